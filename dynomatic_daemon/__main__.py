@@ -1,0 +1,3 @@
+from dynomatic_daemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""``dynomatic check``: prove, before enabling the daemon, that every piece it needs works."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TextIO
+
+from dynomatic_daemon.config import Settings
+from dynomatic_daemon.errors import DynomaticError
+from dynomatic_daemon.models import Formation
+from dynomatic_daemon.tick import Ticker, missing_types, not_in_formation
+
+
+class _Report:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.ok = True
+
+    def line(self, passed: bool, subject: str, detail: str) -> None:
+        self.ok = self.ok and passed
+        print(f"{'ok  ' if passed else 'FAIL'}  {subject}: {detail}", file=self.out)
+
+    def attempt(self, subject: str, fn: Callable[[], str]) -> bool:
+        try:
+            detail = fn()
+        except DynomaticError as exc:
+            self.line(False, subject, str(exc))
+            return False
+        self.line(True, subject, detail)
+        return True
+
+
+def run_checks(settings: Settings, ticker: Ticker, out: TextIO) -> bool:
+    report = _Report(out)
+    print(f"dynomatic check: app {settings.heroku.app}", file=out)
+    report.line(True, "config", f"{len(settings.process)} process type(s)")
+    report.attempt("database", lambda: _database(ticker))
+    for name in ticker.adapters:
+        read: Callable[[], str] = partial(_queues_of, ticker, name)
+        report.attempt(f"adapter {name}", read)
+    formation: list[Formation] = []
+    report.attempt("heroku", lambda: _formation(ticker, formation))
+    if formation:
+        for proc in settings.process:
+            missing = missing_types(proc, formation[0])
+            detail = (
+                not_in_formation(missing[0])
+                if missing
+                else "in formation: "
+                + ", ".join(f"{t}={formation[0].quantity(t)}" for t in proc.formation_types)
+            )
+            report.line(not missing, f"process {proc.type}", detail)
+    print("all checks passed" if report.ok else "some checks FAILED", file=out)
+    return report.ok
+
+
+def _database(ticker: Ticker) -> str:
+    def probe(conn: Any) -> str:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('server_version'), current_user, "
+                "current_setting('default_transaction_read_only')"
+            )
+            version, user, read_only = cur.fetchone()
+        return f"PostgreSQL {version}, user {user}, read-only {read_only}"
+
+    return ticker.database.run(probe)
+
+
+def _queues_of(ticker: Ticker, adapter: str) -> str:
+    reading = ticker.read_adapter(adapter)
+    if not reading.queues:
+        return "query ran; no queues found yet"
+    parts = []
+    for q in reading.queues:
+        age = "-" if q.oldest_ready_age_seconds is None else f"{q.oldest_ready_age_seconds:.0f}s"
+        more = "+" if q.ready_capped else ""
+        parts.append(f"{q.queue} (ready {q.ready}{more}, oldest {age}, running {q.running})")
+    return "; ".join(parts)
+
+
+def _formation(ticker: Ticker, into: list[Formation]) -> str:
+    result = ticker.heroku.list_formation()
+    into.append(result.formation)
+    entries = ", ".join(f"{e.type}={e.quantity}" for e in result.formation.entries.values())
+    return f"formation {entries or '(empty)'}; RateLimit-Remaining {result.rate_limit_remaining}"

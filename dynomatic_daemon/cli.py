@@ -1,0 +1,178 @@
+"""Command line: ``dynomatic run | once | check``. The only module that builds collaborators.
+
+Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` could not decide);
+2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+
+from dynomatic_daemon import __version__, adapters, config, logs
+from dynomatic_daemon.check import run_checks
+from dynomatic_daemon.clock import SystemClock
+from dynomatic_daemon.db import Database
+from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.scheduler import DaemonLoop
+from dynomatic_daemon.tick import Outcome, Ticker
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
+    except ConfigError as exc:
+        print(
+            f"dynomatic: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr
+        )
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    handler = {"run": cmd_run, "once": cmd_once, "check": cmd_check}[args.command]
+    return handler(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynomatic", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dynomatic-daemon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "run the daemon until SIGTERM"),
+        ("once", "run one tick and exit"),
+        ("check", "validate config, database, adapters and formation, then exit"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "--config", help="TOML file (default: $DYNOMATIC_CONFIG or ./dynomatic.toml)"
+        )
+        cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
+    once = sub.choices["once"]
+    once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
+    once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    return parser
+
+
+@dataclass
+class Built:
+    ticker: Ticker
+    stack: ExitStack
+
+
+def build(settings: config.Settings, log: Any) -> Built:
+    stack = ExitStack()
+    clock = SystemClock()
+    http = stack.enter_context(
+        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
+    )
+    heroku = HerokuClient(
+        http,
+        app=settings.heroku.app,
+        api_key=settings.heroku.api_key.get_secret_value(),
+        max_retries=settings.heroku.max_retries,
+    )
+    database = Database(settings.database, clock)
+    stack.callback(database.close)
+    readers = {
+        p.adapter: adapters.build(p.adapter, settings.adapter_options(p.adapter))
+        for p in settings.process
+    }
+    return Built(Ticker(settings, database, heroku, readers, clock, log), stack)
+
+
+def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    secrets = [settings.heroku.api_key.get_secret_value(), settings.database.url.get_secret_value()]
+    fmt = args.log_format or settings.daemon.log_format
+    logs.configure(fmt, stream=stream, secrets=secrets)
+    return structlog.get_logger("dynomatic")
+
+
+def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
+    log = _logger(settings, args)
+    built = build(settings, log)
+    with built.stack:
+        log.info(
+            "daemon_started",
+            version=__version__,
+            app=settings.heroku.app,
+            processes=",".join(p.type for p in settings.process),
+            interval_seconds=settings.daemon.interval_seconds,
+            dry_run=settings.daemon.dry_run,
+        )
+        loop = DaemonLoop(built.ticker.tick, settings.daemon.interval_seconds, log)
+        clean = loop.run()
+    if not clean:
+        sys.stdout.flush()
+        os._exit(EXIT_OK)  # a tick stuck past the grace period must not hold the dyno's exit
+    return EXIT_OK
+
+
+def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
+    log = _logger(settings, args, stream=sys.stderr if args.json else None)
+    built = build(settings, log)
+    with built.stack:
+        outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
+    if args.json:
+        print(json.dumps(report(settings, outcomes), indent=2))
+    return EXIT_FAILURE if any(o.action == "error" for o in outcomes) else EXIT_OK
+
+
+def report(settings: config.Settings, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    return {
+        "app": settings.heroku.app,
+        "processes": [_outcome_json(o) for o in outcomes],
+    }
+
+
+def _outcome_json(out: Outcome) -> dict[str, Any]:
+    stats, decision = out.stats, out.decision
+    return {
+        "type": out.process.type,
+        "adapter": out.process.adapter,
+        "queues": {
+            q.queue: {
+                "ready": q.ready,
+                "ready_capped": q.ready_capped,
+                "oldest_ready_age_seconds": q.oldest_ready_age_seconds,
+                "running": q.running,
+            }
+            for q in (stats.queues if stats else ())
+        },
+        "totals": None
+        if stats is None
+        else {
+            "ready": stats.ready,
+            "ready_capped": stats.ready_capped,
+            "oldest_ready_age_seconds": stats.oldest_ready_age_seconds,
+            "running": stats.running,
+        },
+        "current": decision.current if decision else None,
+        "desired": decision.desired if decision else None,
+        "updates": {u.type: u.quantity for u in decision.updates} if decision else {},
+        "action": out.action,
+        "rule": decision.rule if decision else None,
+        "reason": out.reason,
+        "request_id": out.request_id,
+    }
+
+
+def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
+    log = _logger(settings, args, stream=sys.stderr)
+    built = build(settings, log)
+    with built.stack:
+        ok = run_checks(settings, built.ticker, sys.stdout)
+    return EXIT_OK if ok else EXIT_FAILURE

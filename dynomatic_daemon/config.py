@@ -1,0 +1,316 @@
+"""Frozen, validated settings. ``load(path, env)`` layers defaults < TOML file < environment.
+
+This is the only module that reads the environment. Secrets (the Heroku API key and the
+database URL) come from the environment only and are held as ``SecretStr`` so that no repr,
+log line or error message can show them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dynomatic_daemon.config_problems import problems_from_validation
+from dynomatic_daemon.errors import ConfigError, Problem
+
+DEFAULT_PATH = Path("dynomatic.toml")
+PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
+APP_PATTERN = (
+    r"^([a-z][a-z0-9-]{1,28}[a-z0-9]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HerokuSettings(_Frozen):
+    app: Annotated[str, Field(pattern=APP_PATTERN)]
+    api_url: str = "https://api.heroku.com"
+    api_key: SecretStr = Field(exclude=True)
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    max_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    resync_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _https_unless_loopback(self) -> HerokuSettings:
+        parts = urlsplit(self.api_url)
+        host = parts.hostname or ""
+        loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+        if parts.scheme not in ("http", "https") or not host:
+            raise ValueError(f"api_url must be an http(s) URL, got {self.api_url!r}")
+        if parts.scheme == "http" and not loopback:
+            raise ValueError(
+                f"api_url must use https unless it is a loopback address: {self.api_url!r}"
+            )
+        return self
+
+
+class DatabaseSettings(_Frozen):
+    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "DATABASE_URL"
+    url: SecretStr = Field(exclude=True)
+    statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
+    connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
+
+
+class DaemonSettings(_Frozen):
+    interval_seconds: Annotated[float, Field(ge=0.05, le=3600)] = 10.0
+    dry_run: bool = False
+    log_format: Literal["auto", "logfmt", "console", "json"] = "auto"
+
+
+class Rule(_Frozen):
+    """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
+
+    at_least: Annotated[int, Field(ge=0)]
+    dynos: Annotated[int, Field(ge=0)]
+
+
+class ProcessSettings(_Frozen):
+    type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
+    adapter: str
+    queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
+    rules: Annotated[tuple[Rule, ...], Field(min_length=1)]
+    worker_names: tuple[Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)], ...] | None = None
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, name: str) -> str:
+        if name not in ADAPTER_OPTIONS:
+            raise ValueError(
+                f"unknown adapter {name!r}; valid adapters are {', '.join(sorted(ADAPTER_OPTIONS))}"
+            )
+        return name
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_thresholds(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        problems: list[str] = []
+        seen: set[int] = set()
+        for i, rule in enumerate(rules):
+            if rule.at_least in seen:
+                problems.append(
+                    f"[{i}].at_least: duplicate value {rule.at_least}; "
+                    "each step needs its own threshold"
+                )
+            seen.add(rule.at_least)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return tuple(sorted(rules, key=lambda r: r.at_least))
+
+    @model_validator(mode="after")
+    def _check(self) -> ProcessSettings:
+        problems: list[str] = []
+        if self.worker_names is not None:
+            if not self.worker_names:
+                problems.append("worker_names: must name at least one process type")
+            if len(set(self.worker_names)) != len(self.worker_names):
+                problems.append(f"worker_names: duplicate names in {list(self.worker_names)}")
+            for i, rule in enumerate(self.rules):
+                if rule.dynos > len(self.worker_names):
+                    problems.append(
+                        f"rules[{i}].dynos: {rule.dynos} is above len(worker_names) = "
+                        f"{len(self.worker_names)} (hobby mode runs one dyno per name)"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def formation_types(self) -> tuple[str, ...]:
+        """The Heroku process types this entry drives."""
+        return self.worker_names if self.worker_names is not None else (self.type,)
+
+    @property
+    def hobby(self) -> bool:
+        return self.worker_names is not None
+
+
+class DelayedJobOptions(_Frozen):
+    table: Annotated[str, Field(min_length=1, max_length=63)] = "delayed_jobs"
+    schema_name: Annotated[str | None, Field(alias="schema", min_length=1, max_length=63)] = None
+    max_run_time_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600
+
+
+# The adapters the daemon knows, with the options each accepts under [adapters.<name>].
+# adapters/__init__.py holds the matching readers; a unit test keeps the two in step.
+ADAPTER_OPTIONS: dict[str, type[_Frozen]] = {
+    "delayed_job": DelayedJobOptions,
+}
+
+
+class Settings(_Frozen):
+    heroku: HerokuSettings
+    database: DatabaseSettings
+    daemon: DaemonSettings = DaemonSettings()
+    adapters: Mapping[str, Any] = Field(default_factory=dict)
+    process: Annotated[tuple[ProcessSettings, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        problems: list[str] = []
+        owners: dict[str, str] = {}
+        for i, proc in enumerate(self.process):
+            for ftype in proc.formation_types:
+                if ftype in owners:
+                    problems.append(
+                        f"process[{i}]: process type {ftype!r} is already driven by "
+                        f"process {owners[ftype]!r}"
+                    )
+                owners[ftype] = proc.type
+        for name in self.adapters:
+            if name not in ADAPTER_OPTIONS:
+                problems.append(
+                    f"adapters.{name}: unknown adapter; valid adapters are "
+                    f"{', '.join(sorted(ADAPTER_OPTIONS))}"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def adapter_options(self, name: str) -> BaseModel:
+        return ADAPTER_OPTIONS[name].model_validate(self.adapters.get(name, {}))
+
+    def cap_for(self, proc: ProcessSettings) -> int:
+        """How far a ready count must go for the rules to tell every case apart."""
+        return max(r.at_least for r in proc.rules) + 1
+
+
+_SCALAR_SECTIONS: dict[str, type[_Frozen]] = {
+    "heroku": HerokuSettings,
+    "database": DatabaseSettings,
+    "daemon": DaemonSettings,
+}
+_ENV_ONLY = {("heroku", "api_key"): "HEROKU_API_KEY", ("database", "url"): "DATABASE_URL"}
+
+
+def resolve_path(cli_path: str | None, env: Mapping[str, str]) -> Path:
+    if cli_path:
+        return Path(cli_path)
+    if env.get("DYNOMATIC_CONFIG"):
+        return Path(env["DYNOMATIC_CONFIG"])
+    return DEFAULT_PATH
+
+
+def load(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read, layer and validate; raise ConfigError with one Problem per bad key."""
+    raw = _read_toml(path)
+    problems: list[Problem] = []
+    env_keys: dict[str, str] = {}
+    for (section, key), var in _ENV_ONLY.items():
+        if key in raw.get(section, {}) and isinstance(raw[section], dict):
+            problems.append(
+                Problem(f"{section}.{key}", f"secrets come from the environment only (set {var})")
+            )
+            del raw[section][key]
+    _apply_env(raw, env, env_keys, problems)
+    _apply_secrets(raw, env, problems)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, Settings, env_keys))
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    _validate_adapter_options(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(str(path), "config file not found (use --config PATH or DYNOMATIC_CONFIG)")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), f"cannot read config file: {exc}")]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+
+
+def _apply_env(
+    raw: dict[str, Any], env: Mapping[str, str], env_keys: dict[str, str], problems: list[Problem]
+) -> None:
+    aliases = {"HEROKU_APP_NAME": ("heroku", "app"), "DYNOMATIC_HEROKU_APP": ("heroku", "app")}
+    for section, model in _SCALAR_SECTIONS.items():
+        for key in model.model_fields:
+            if (section, key) in _ENV_ONLY:
+                continue
+            aliases[f"DYNOMATIC_{section}_{key}".upper()] = (section, key)
+    # The more specific DYNOMATIC_HEROKU_APP wins over Heroku's own HEROKU_APP_NAME.
+    for var in sorted(aliases, key=lambda v: v == "DYNOMATIC_HEROKU_APP"):
+        if var in env:
+            section, key = aliases[var]
+            target = raw.setdefault(section, {})
+            if not isinstance(target, dict):
+                problems.append(Problem(section, "must be a table"))
+                continue
+            target[key] = env[var]
+            env_keys[f"{section}.{key}"] = var
+    known = set(aliases)
+    prefixes = tuple(f"DYNOMATIC_{s.upper()}_" for s in _SCALAR_SECTIONS)
+    for var in sorted(env):
+        if var.startswith(prefixes) and var not in known:
+            problems.append(
+                Problem(var, f"unknown setting in the environment; {_closest(var, known)}")
+            )
+
+
+def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[Problem]) -> None:
+    heroku = raw.setdefault("heroku", {})
+    database = raw.setdefault("database", {})
+    if not isinstance(heroku, dict) or not isinstance(database, dict):
+        return
+    if env.get("HEROKU_API_KEY", "").strip():
+        heroku["api_key"] = env["HEROKU_API_KEY"].strip()
+    else:
+        problems.append(
+            Problem("HEROKU_API_KEY", "not set; the Heroku API key comes from the environment only")
+        )
+    url_env = database.get("url_env", "DATABASE_URL")
+    if isinstance(url_env, str) and env.get(url_env, "").strip():
+        database["url"] = env[url_env].strip()
+    else:
+        problems.append(
+            Problem(str(url_env), "not set; the database URL comes from the environment only")
+        )
+
+
+def _validate_adapter_options(settings: Settings) -> None:
+    problems: list[Problem] = []
+    for name, options in settings.adapters.items():
+        if not isinstance(options, dict):
+            problems.append(Problem(f"adapters.{name}", "must be a table"))
+            continue
+        try:
+            ADAPTER_OPTIONS[name].model_validate(options)
+        except ValidationError as exc:
+            problems.extend(
+                Problem(f"adapters.{name}.{p.key}", p.message)
+                for p in problems_from_validation(exc, ADAPTER_OPTIONS[name], {})
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _closest(word: str, candidates: set[str]) -> str:
+    match = get_close_matches(word, sorted(candidates), n=1)
+    return f"did you mean {match[0]}?" if match else "no such setting"

@@ -1,0 +1,74 @@
+"""The only module that imports APScheduler: run ``tick`` every interval until SIGTERM/SIGINT.
+
+One interval job, never two at once (``max_instances=1``), late runs coalesced into one. A signal
+stops the scheduler; the tick in flight (if any) is allowed to finish so that a formation change is
+never half-sent, then the process exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+SHUTDOWN_GRACE_SECONDS = 4.0
+
+
+class DaemonLoop:
+    def __init__(self, tick: Callable[[], object], interval_seconds: float, log: Any) -> None:
+        self._tick = tick
+        self._log = log
+        self._busy = threading.Lock()
+        self._stopping = threading.Event()
+        self._scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler.add_job(
+            self._run_tick,
+            "interval",
+            seconds=interval_seconds,
+            next_run_time=datetime.now(UTC),
+            id="tick",
+        )
+
+    def run(self) -> bool:
+        """Block until a signal arrives; wait (bounded) for the tick in flight; False if it hung."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        clean = self._busy.acquire(timeout=SHUTDOWN_GRACE_SECONDS)
+        if clean:
+            self._busy.release()
+        else:
+            self._log.warning("shutdown_tick_abandoned", grace_seconds=SHUTDOWN_GRACE_SECONDS)
+        self._log.info("daemon_stopped")
+        return clean
+
+    def stop(self) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._scheduler.shutdown(wait=False)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        self.stop()
+
+    def _run_tick(self) -> None:
+        if self._stopping.is_set():
+            return
+        with self._busy:
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any bug in one tick
+                self._log.error("tick_failed", error=f"{type(exc).__name__}: {exc}")

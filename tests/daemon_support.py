@@ -1,0 +1,61 @@
+"""Helpers shared by the tests that run the real daemon in a child process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+API_KEY = "hk-e2e-secret-7f3a9c1d2b"
+DB_PASSWORD = "pw-e2e-secret-5e8d"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class DaemonProcess:
+    """``dynomatic <command>`` in a child process, logging JSON lines to a file we can read."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dynomatic_daemon", *args],
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        found = []
+        for line in self.output().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if name is None or event.get("event") == name:
+                found.append(event)
+        return found
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> tuple[int, float]:
+        """SIGTERM, then wait; returns (exit code, seconds it took)."""
+        started = time.monotonic()
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code, time.monotonic() - started

@@ -1,0 +1,198 @@
+"""delayed_job adapter on a real PostgreSQL: one case per row state, the cap, and time zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from dynomatic_daemon.adapters.delayed_job import DelayedJobAdapter
+from dynomatic_daemon.config import DelayedJobOptions
+from dynomatic_daemon.models import QueueSelector, QueueStats
+
+pytestmark = pytest.mark.postgres
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "delayed_job.sql"
+EVERY = [QueueSelector(None)]
+
+
+@pytest.fixture
+def dj(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    pg_conn.execute(FIXTURE.read_text())
+    return pg_conn
+
+
+def add(
+    conn: psycopg.Connection[Any],
+    *,
+    queue: str | None = "default",
+    run_in: float = -60,
+    locked_ago: float | None = None,
+    failed: bool = False,
+    priority: int = 0,
+    count: int = 1,
+) -> None:
+    """Insert jobs as delayed_job does: naive UTC times, relative to the database clock."""
+    conn.execute(
+        """
+        INSERT INTO delayed_jobs (priority, handler, queue, run_at, locked_at, locked_by,
+                                  failed_at, created_at, updated_at)
+        SELECT %(priority)s, '--- !ruby/object:Job {}', %(queue)s,
+               now() AT TIME ZONE 'UTC' + make_interval(secs => %(run_in)s),
+               now() AT TIME ZONE 'UTC' - make_interval(secs => %(locked_ago)s),
+               CASE WHEN %(locked_ago)s IS NULL THEN NULL ELSE 'host:w pid:1' END,
+               CASE WHEN %(failed)s THEN now() AT TIME ZONE 'UTC' END,
+               now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+        FROM generate_series(1, %(count)s)
+        """,
+        {
+            "priority": priority,
+            "queue": queue,
+            "run_in": run_in,
+            "locked_ago": locked_ago,
+            "failed": failed,
+            "count": count,
+        },
+    )
+
+
+def read(
+    conn: psycopg.Connection[Any],
+    selectors: list[QueueSelector] | None = None,
+    cap: int = 100,
+    **options: Any,
+) -> dict[str, QueueStats]:
+    adapter = DelayedJobAdapter(DelayedJobOptions.model_validate(options))
+    reading = adapter.read(conn, selectors or EVERY, cap)
+    return {q.queue: q for q in reading.queues}
+
+
+def test_empty_table_reports_no_queues_but_the_database_clock(dj: psycopg.Connection[Any]) -> None:
+    reading = DelayedJobAdapter(DelayedJobOptions()).read(dj, EVERY, 10)
+    assert reading.queues == ()
+    assert abs((reading.db_now - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_a_due_unlocked_job_is_ready(dj: psycopg.Connection[Any]) -> None:
+    add(dj, run_in=-120)
+    q = read(dj)["default"]
+    assert (q.ready, q.ready_capped, q.running) == (1, False, 0)
+    assert q.oldest_ready_age_seconds is not None
+    assert 119 <= q.oldest_ready_age_seconds < 130
+
+
+def test_a_future_job_is_not_ready(dj: psycopg.Connection[Any]) -> None:
+    add(dj, run_in=+300)
+    q = read(dj)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 0)
+
+
+def test_a_failed_job_is_neither_ready_nor_running(dj: psycopg.Connection[Any]) -> None:
+    add(dj, run_in=-3600, failed=True)
+    add(dj, run_in=-3600, failed=True, locked_ago=10)
+    assert read(dj) == {}  # failed rows do not even make their queue appear
+
+
+def test_a_freshly_locked_job_is_running_not_ready(dj: psycopg.Connection[Any]) -> None:
+    add(dj, run_in=-30, locked_ago=20)
+    q = read(dj)["default"]
+    assert (q.ready, q.running) == (0, 1)
+
+
+def test_a_lock_older_than_max_run_time_is_abandoned_so_the_job_is_ready(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, run_in=-5 * 3600, locked_ago=4 * 3600 + 60)  # default max_run_time is 4 h
+    add(dj, run_in=-5 * 3600, locked_ago=3 * 3600)
+    q = read(dj)["default"]
+    assert (q.ready, q.running) == (1, 1)
+    assert q.oldest_ready_age_seconds is not None and q.oldest_ready_age_seconds >= 5 * 3600 - 5
+    # a shorter configured max_run_time turns the second lock stale too
+    q = read(dj, max_run_time_seconds=2 * 3600)["default"]
+    assert (q.ready, q.running) == (2, 0)
+
+
+def test_null_queue_is_reported_as_default(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue=None, run_in=-50)
+    add(dj, queue="default", run_in=-10)
+    found = read(dj, [QueueSelector(("default",))])
+    assert found["default"].ready == 2
+    assert 49 <= (found["default"].oldest_ready_age_seconds or 0) < 60
+
+
+def test_other_queues_are_counted_apart_and_filtered_by_selector(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, queue="mailers", count=3)
+    add(dj, queue="critical", count=2)
+    add(dj, queue="low", run_in=+60)
+    assert read(dj, [QueueSelector(("mailers",))]).keys() == {"mailers"}
+    everything = read(dj)
+    assert {k: v.ready for k, v in everything.items()} == {"critical": 2, "low": 0, "mailers": 3}
+    # a named queue with no rows is still reported, with zeros
+    assert read(dj, [QueueSelector(("nothing-here",))])["nothing-here"].ready == 0
+
+
+def test_oldest_is_found_across_priorities(dj: psycopg.Connection[Any]) -> None:
+    add(dj, priority=10, run_in=-900)
+    add(dj, priority=0, run_in=-100)
+    add(dj, priority=-5, run_in=-300)
+    age = read(dj)["default"].oldest_ready_age_seconds
+    assert age is not None and 899 <= age < 910
+
+
+def test_the_count_stops_at_the_cap(dj: psycopg.Connection[Any]) -> None:
+    add(dj, count=40)
+    add(dj, count=5, locked_ago=5 * 3600)  # stale locks count towards the same cap
+    q = read(dj, cap=31)["default"]
+    assert (q.ready, q.ready_capped) == (31, True)
+    q = read(dj, cap=46)["default"]
+    assert (q.ready, q.ready_capped) == (45, False)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
+def test_naive_utc_columns_are_read_right_in_any_session_time_zone(
+    dj: psycopg.Connection[Any], zone: str
+) -> None:
+    add(dj, run_in=-600)
+    add(dj, queue="later", run_in=+600)
+    dj.execute(f"SET TIME ZONE '{zone}'")
+    found = read(dj)
+    assert found["later"].ready == 0
+    q = found["default"]
+    assert q.ready == 1
+    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
+    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo is not None
+    expected = datetime.now(UTC) - timedelta(seconds=600)
+    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
+
+
+def test_a_hand_counted_mix(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue="default", count=4)  # ready
+    add(dj, queue=None, count=2)  # ready, NULL queue -> default
+    add(dj, queue="default", run_in=+120, count=3)  # future
+    add(dj, queue="default", failed=True, count=5)  # failed
+    add(dj, queue="default", locked_ago=30, count=2)  # running
+    add(dj, queue="default", locked_ago=6 * 3600, count=1)  # stale lock -> ready
+    add(dj, queue="mailers", count=7)  # ready
+    add(dj, queue="mailers", locked_ago=1, count=1)  # running
+    found = read(dj, [QueueSelector(("default", "mailers"))])
+    assert {k: (v.ready, v.running) for k, v in found.items()} == {
+        "default": (7, 2),
+        "mailers": (7, 1),
+    }
+
+
+def test_schema_and_table_names_are_identifiers_not_sql(dj: psycopg.Connection[Any]) -> None:
+    dj.execute('CREATE SCHEMA "odd; schema"')
+    dj.execute('CREATE TABLE "odd; schema"."jobs""x" (LIKE delayed_jobs INCLUDING ALL)')
+    dj.execute(
+        'INSERT INTO "odd; schema"."jobs""x" (handler, queue, run_at, created_at, updated_at)'
+        " VALUES ('h', 'q''; DROP TABLE delayed_jobs; --', now() AT TIME ZONE 'UTC',"
+        " now(), now())"
+    )
+    found = read(dj, schema="odd; schema", table='jobs"x')
+    assert found["q'; DROP TABLE delayed_jobs; --"].ready == 1
+    assert dj.execute("SELECT count(*) FROM delayed_jobs").fetchone() == (0,)
