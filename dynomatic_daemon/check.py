@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any, TextIO
 
 from dynomatic_daemon.config import Settings
+from dynomatic_daemon.db import Database
 from dynomatic_daemon.errors import DynomaticError
 from dynomatic_daemon.models import Formation
 from dynomatic_daemon.tick import Ticker, missing_types, not_in_formation
@@ -35,7 +36,8 @@ def run_checks(settings: Settings, ticker: Ticker, out: TextIO) -> bool:
     report = _Report(out)
     print(f"dynomatic check: app {settings.heroku.app}", file=out)
     report.line(True, "config", f"{len(settings.process)} process type(s)")
-    report.attempt("database", lambda: _database(ticker))
+    for name, database in ticker.databases.items():
+        report.attempt(f"database for {name}", partial(_database, database))
     for name in ticker.adapters:
         read: Callable[[], str] = partial(_queues_of, ticker, name)
         report.attempt(f"adapter {name}", read)
@@ -55,7 +57,7 @@ def run_checks(settings: Settings, ticker: Ticker, out: TextIO) -> bool:
     return report.ok
 
 
-def _database(ticker: Ticker) -> str:
+def _database(database: Database) -> str:
     def probe(conn: Any) -> str:
         with conn.cursor() as cur:
             cur.execute(
@@ -65,7 +67,7 @@ def _database(ticker: Ticker) -> str:
             version, user, read_only = cur.fetchone()
         return f"PostgreSQL {version}, user {user}, read-only {read_only}"
 
-    return ticker.database.run(probe)
+    return database.run(probe)
 
 
 def _queues_of(ticker: Ticker, adapter: str) -> str:

@@ -23,6 +23,7 @@ from dynomatic_daemon import __version__, adapters, config, logs
 from dynomatic_daemon.check import run_checks
 from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.db import Database
+from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.scheduler import DaemonLoop
@@ -36,14 +37,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
     except ConfigError as exc:
-        print(
-            f"dynomatic: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _print_problems(exc)
         return EXIT_CONFIG
     handler = {"run": cmd_run, "once": cmd_once, "check": cmd_check}[args.command]
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except ConfigError as exc:  # auto-detection can only judge once the database answers
+        _print_problems(exc)
+        return EXIT_CONFIG
+
+
+def _print_problems(exc: ConfigError) -> None:
+    print(f"dynomatic: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,13 +91,20 @@ def build(settings: config.Settings, log: Any) -> Built:
         api_key=settings.heroku.api_key.get_secret_value(),
         max_retries=settings.heroku.max_retries,
     )
-    database = Database(settings.database, clock)
-    stack.callback(database.close)
-    readers = {
-        p.adapter: adapters.build(p.adapter, settings.adapter_options(p.adapter))
-        for p in settings.process
-    }
-    return Built(Ticker(settings, database, heroku, readers, clock, log), stack)
+    by_env: dict[str, Database] = {}
+
+    def database_for(adapter: str) -> Database:
+        env_name, url = settings.url_for(adapter)
+        if env_name not in by_env:
+            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
+            stack.callback(by_env[env_name].close)
+        return by_env[env_name]
+
+    settings = resolve_auto(settings, database_for)
+    used = sorted({p.adapter for p in settings.process})
+    readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
+    databases = {name: database_for(name) for name in used}
+    return Built(Ticker(settings, databases, heroku, readers, clock, log), stack)
 
 
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.config_problems import problems_from_validation
 from dynomatic_daemon.errors import ConfigError, Problem
 
@@ -83,7 +85,7 @@ class Rule(_Frozen):
 
 class ProcessSettings(_Frozen):
     type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
-    adapter: str
+    adapter: str = catalog.AUTO
     queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
     rules: Annotated[tuple[Rule, ...], Field(min_length=1)]
     worker_names: tuple[Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)], ...] | None = None
@@ -91,10 +93,8 @@ class ProcessSettings(_Frozen):
     @field_validator("adapter")
     @classmethod
     def _known_adapter(cls, name: str) -> str:
-        if name not in ADAPTER_OPTIONS:
-            raise ValueError(
-                f"unknown adapter {name!r}; valid adapters are {', '.join(sorted(ADAPTER_OPTIONS))}"
-            )
+        if name != catalog.AUTO and name not in catalog.NAMES:
+            raise ValueError(f"unknown adapter {name!r}; {_valid_adapters()}")
         return name
 
     @field_validator("rules")
@@ -141,25 +141,14 @@ class ProcessSettings(_Frozen):
         return self.worker_names is not None
 
 
-class DelayedJobOptions(_Frozen):
-    table: Annotated[str, Field(min_length=1, max_length=63)] = "delayed_jobs"
-    schema_name: Annotated[str | None, Field(alias="schema", min_length=1, max_length=63)] = None
-    max_run_time_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600
-
-
-# The adapters the daemon knows, with the options each accepts under [adapters.<name>].
-# adapters/__init__.py holds the matching readers; a unit test keeps the two in step.
-ADAPTER_OPTIONS: dict[str, type[_Frozen]] = {
-    "delayed_job": DelayedJobOptions,
-}
-
-
 class Settings(_Frozen):
     heroku: HerokuSettings
     database: DatabaseSettings
     daemon: DaemonSettings = DaemonSettings()
     adapters: Mapping[str, Any] = Field(default_factory=dict)
     process: Annotated[tuple[ProcessSettings, ...], Field(min_length=1)]
+    # URLs of further databases named by an adapter's url_env, keyed by that variable's name.
+    database_urls: Mapping[str, SecretStr] = Field(default_factory=dict, exclude=True)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -174,17 +163,19 @@ class Settings(_Frozen):
                     )
                 owners[ftype] = proc.type
         for name in self.adapters:
-            if name not in ADAPTER_OPTIONS:
-                problems.append(
-                    f"adapters.{name}: unknown adapter; valid adapters are "
-                    f"{', '.join(sorted(ADAPTER_OPTIONS))}"
-                )
+            if name not in catalog.NAMES:
+                problems.append(f"adapters.{name}: unknown adapter; {_valid_adapters()}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
-    def adapter_options(self, name: str) -> BaseModel:
-        return ADAPTER_OPTIONS[name].model_validate(self.adapters.get(name, {}))
+    def adapter_options(self, name: str) -> AdapterOptions:
+        return catalog.options_model(name).model_validate(self.adapters.get(name, {}))
+
+    def url_for(self, adapter: str) -> tuple[str, SecretStr]:
+        """The variable naming the database this adapter reads, and its URL."""
+        env_name = self.adapter_options(adapter).url_env or self.database.url_env
+        return env_name, self.database_urls.get(env_name, self.database.url)
 
     def cap_for(self, proc: ProcessSettings) -> int:
         """How far a ready count must go for the rules to tell every case apart."""
@@ -227,8 +218,7 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    _validate_adapter_options(settings)
-    return settings
+    return _adapter_urls(settings, env)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -294,21 +284,36 @@ def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[P
         )
 
 
-def _validate_adapter_options(settings: Settings) -> None:
+def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """Check every [adapters.X] table, and fetch the URL of each further database it names."""
     problems: list[Problem] = []
+    urls: dict[str, SecretStr] = {}
     for name, options in settings.adapters.items():
         if not isinstance(options, dict):
             problems.append(Problem(f"adapters.{name}", "must be a table"))
             continue
+        model = catalog.options_model(name)
         try:
-            ADAPTER_OPTIONS[name].model_validate(options)
+            parsed = model.model_validate(options)
         except ValidationError as exc:
             problems.extend(
                 Problem(f"adapters.{name}.{p.key}", p.message)
-                for p in problems_from_validation(exc, ADAPTER_OPTIONS[name], {})
+                for p in problems_from_validation(exc, model, {})
             )
+            continue
+        if parsed.url_env and parsed.url_env != settings.database.url_env:
+            if env.get(parsed.url_env, "").strip():
+                urls[parsed.url_env] = SecretStr(env[parsed.url_env].strip())
+            else:
+                why = f"not set; adapters.{name}.url_env names it"
+                problems.append(Problem(parsed.url_env, why))
     if problems:
         raise ConfigError(problems)
+    return settings.model_copy(update={"database_urls": urls})
+
+
+def _valid_adapters() -> str:
+    return f"valid adapters are {', '.join(catalog.NAMES)} (or {catalog.AUTO!r})"
 
 
 def _closest(word: str, candidates: set[str]) -> str:

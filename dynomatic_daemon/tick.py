@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynomatic_daemon import policy
-from dynomatic_daemon.adapters import Adapter
+from dynomatic_daemon.adapters.base import QueueReader
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.db import Database
@@ -57,9 +57,9 @@ class FormationCache:
 @dataclass
 class Ticker:
     settings: Settings
-    database: Database
+    databases: Mapping[str, Database]  # by adapter name; adapters may share one
     heroku: HerokuClient
-    adapters: Mapping[str, Adapter]
+    adapters: Mapping[str, QueueReader]
     clock: Clock
     log: Any
     formations: FormationCache = field(init=False)
@@ -104,7 +104,7 @@ class Ticker:
         procs = [p for p in self.settings.process if p.adapter == name]
         selectors = [QueueSelector(p.queues) for p in procs]
         cap = max(self.settings.cap_for(p) for p in procs)
-        return self.database.run(lambda conn: adapter.read(conn, selectors, cap))
+        return self.databases[name].run(lambda conn: adapter.read(conn, selectors, cap))
 
     def _formation(self, outcomes: Sequence[Outcome]) -> Formation | None:
         try:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from psycopg import sql
+from pydantic import Field
 
-from dynomatic_daemon.config import DelayedJobOptions
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
 from dynomatic_daemon.models import DEFAULT_QUEUE, QueueReading, QueueSelector, QueueStats
 
 # {t} is the table identifier. The two lock branches are written apart (rather than as one OR)
@@ -107,11 +108,32 @@ ORDER BY x.name
 
 MAX_DISCOVERED_QUEUES = 500
 
+DETECT_SQL = """
+SELECT count(*) FILTER (WHERE column_name IN ('run_at', 'locked_at', 'failed_at', 'handler'))
+FROM information_schema.columns
+WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
+"""
 
-class DelayedJobAdapter:
+
+class Options(AdapterOptions):
+    table: IDENTIFIER = "delayed_jobs"
+    schema_name: Annotated[IDENTIFIER | None, Field(alias="schema")] = None
+    max_run_time_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] = 4 * 3600
+
+
+def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
+    params = {"table": options.table, "schema": options.schema_name}
+    row = conn.execute(DETECT_SQL, params).fetchone()
+    if row is None or row[0] < 4:
+        return None
+    where = f"{options.schema_name or 'current schema'}.{options.table}"
+    return f"table {where} with run_at, locked_at, failed_at, handler"
+
+
+class Reader:
     name = "delayed_job"
 
-    def __init__(self, options: DelayedJobOptions) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
         table = (
             sql.Identifier(options.schema_name, options.table)

@@ -9,8 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dynomatic_daemon.adapters.delayed_job import DelayedJobAdapter
-from dynomatic_daemon.config import DelayedJobOptions
+from dynomatic_daemon.adapters.delayed_job import Options, Reader
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
@@ -64,13 +63,13 @@ def read(
     cap: int = 100,
     **options: Any,
 ) -> dict[str, QueueStats]:
-    adapter = DelayedJobAdapter(DelayedJobOptions.model_validate(options))
+    adapter = Reader(Options.model_validate(options))
     reading = adapter.read(conn, selectors or EVERY, cap)
     return {q.queue: q for q in reading.queues}
 
 
 def test_empty_table_reports_no_queues_but_the_database_clock(dj: psycopg.Connection[Any]) -> None:
-    reading = DelayedJobAdapter(DelayedJobOptions()).read(dj, EVERY, 10)
+    reading = Reader(Options()).read(dj, EVERY, 10)
     assert reading.queues == ()
     assert abs((reading.db_now - datetime.now(UTC)).total_seconds()) < 60
 

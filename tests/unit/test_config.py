@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dynomatic_daemon import cli, config
+from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.errors import ConfigError
 
 ISSUE_EXAMPLE = """
@@ -148,7 +149,7 @@ def test_url_env_names_another_variable(tmp_path: Path) -> None:
         (
             MINIMAL.replace('"delayed_job"', '"delayed_jobs"'),
             "process[0].adapter",
-            "valid adapters are delayed_job",
+            "valid adapters are delayed_job, good_job",
         ),
         (MINIMAL.replace('app = "my-app"', 'app = "My App!"'), "heroku.app", "'My App!'"),
         (MINIMAL + '[daemon]\ninterval_seconds = "soon"\n', "daemon.interval_seconds", "'soon'"),
@@ -260,7 +261,7 @@ def test_every_key_is_documented_in_the_example() -> None:
         config.DatabaseSettings,
         config.DaemonSettings,
         config.ProcessSettings,
-        *config.ADAPTER_OPTIONS.values(),
+        catalog.options_model("delayed_job"),
     ]
     undocumented = [
         f"{model.__name__}.{field.alias or name}"
