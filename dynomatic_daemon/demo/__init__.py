@@ -1,0 +1,1 @@
+"""Local stand-ins for the outside world, shared by the demo, end-to-end tests and benchmarks."""

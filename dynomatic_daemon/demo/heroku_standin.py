@@ -1,0 +1,601 @@
+"""A local stand-in for the Heroku Platform API formation endpoints, served over loopback HTTP.
+
+It keeps one app's formation in memory, enforces the Batch Update body contract of Heroku's
+published schema, answers with Heroku-shaped bodies and headers, records every request, and can
+be scripted to fail. End-to-end tests, the demo and the benchmarks share it.
+
+Run it by hand::
+
+    python -m dynomatic_daemon.demo.heroku_standin --app my-app --api-key KEY \\
+        --formation worker=1,urgent1=0 --size urgent1=Basic
+
+The first line on stdout is its URL. It serves until SIGTERM or SIGINT and binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hmac
+import json
+import re
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any
+
+HOST = "127.0.0.1"
+DEFAULT_API_KEY = "standin-api-key"
+MEDIA_TYPE = "application/vnd.heroku+json"
+SIZES = (
+    "Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L",
+    "Performance-L-RAM", "Performance-XL", "Performance-2XL", "Private-S", "Private-M",
+    "Private-L", "Shield-S", "Shield-M", "Shield-L",
+)  # fmt: skip
+SINGLE_DYNO_SIZES = frozenset({"Eco", "Basic"})
+DEFAULT_SIZE = "Standard-1X"
+MAX_DELAY_SECONDS = 30.0
+MAX_BODY_BYTES = 1 << 20
+# Bounds memory when run by hand for hours; tests never get near it.
+MAX_RECORDED = 10_000
+_TYPE_PATTERN = re.compile(r"[-\w]{1,128}")
+_UPDATE_KEYS = frozenset({"type", "quantity", "dyno_size"})
+_ALLOWED = "type, quantity, dyno_size"
+
+
+def _size_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"standin:dyno-size:{name}"))
+
+
+_SIZE_BY_KEY = {name.lower(): name for name in SIZES} | {_size_id(n): n for n in SIZES}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the stand-in saw it. Header names are lower-cased."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+
+@dataclass(slots=True)
+class _Canned:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    delay: float
+    times: int
+    method: str | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class _Process:
+    type: str
+    quantity: int
+    size: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    def payload(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return self.body.encode() if isinstance(self.body, str) else json.dumps(self.body).encode()
+
+
+class _Invalid(Exception):
+    """A Batch Update body Heroku would answer with 422 invalid_params."""
+
+
+def _error(
+    status: int, error_id: str, message: str, headers: Mapping[str, str] | None = None
+) -> _Reply:
+    body = {"id": error_id, "message": message}
+    return _Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def _with_headers(reply: _Reply, headers: Mapping[str, str]) -> _Reply:
+    """The reply with ``headers`` added where it does not already set them."""
+    return _Reply(reply.status, reply.body, dict(headers) | reply.headers, reply.delay)
+
+
+def _canonical_size(name: str) -> str:
+    """Heroku's spelling of a size name given in any case ("basic" -> "Basic")."""
+    try:
+        return _SIZE_BY_KEY[name.lower()]
+    except KeyError:
+        raise ValueError(f"No such size as {name}.") from None
+
+
+def _parse_updates(body: Any) -> list[tuple[str, int | None, str | None]]:
+    """Check a Batch Update body against the schema contract; (type, quantity, size) per item.
+
+    Stricter than the schema in three ways a real client should never trip over: no top-level key
+    but ``updates``, no negative quantity, and ``dyno_size`` must name a known size.
+    """
+    if not isinstance(body, dict):
+        raise _Invalid("Request body must be a JSON object.")
+    if "updates" not in body:
+        raise _Invalid("Missing required param: updates.")
+    if extra := sorted(set(body) - {"updates"}):
+        raise _Invalid(f"Unexpected top-level keys {extra}; only 'updates' is allowed.")
+    if not isinstance(body["updates"], list):
+        raise _Invalid("'updates' must be an array.")
+    return [_parse_item(i, item) for i, item in enumerate(body["updates"])]
+
+
+def _parse_item(i: int, item: Any) -> tuple[str, int | None, str | None]:
+    if not isinstance(item, dict):
+        raise _Invalid(f"updates[{i}] must be an object.")
+    if extra := sorted(set(item) - _UPDATE_KEYS):
+        raise _Invalid(f"updates[{i}] has unexpected keys {extra}; allowed: {_ALLOWED}.")
+    ptype = item.get("type")
+    if not isinstance(ptype, str) or not _TYPE_PATTERN.fullmatch(ptype):
+        raise _Invalid(f"updates[{i}].type must be a process type name (string), got {ptype!r}.")
+    quantity = item.get("quantity")
+    # JSON true/false decode to bool, which Python counts as int; the schema does not.
+    if "quantity" in item and (type(quantity) is not int or quantity < 0):
+        raise _Invalid(f"updates[{i}].quantity must be a non-negative integer, got {quantity!r}.")
+    size = _parse_dyno_size(i, item["dyno_size"]) if "dyno_size" in item else None
+    return ptype, quantity, size
+
+
+def _parse_dyno_size(i: int, value: Any) -> str:
+    if not isinstance(value, dict):
+        raise _Invalid(f"updates[{i}].dyno_size must be an object with 'id' or 'name'.")
+    key = value.get("name", value.get("id"))
+    named = [value[k] for k in ("id", "name") if k in value]
+    if not isinstance(key, str) or not all(isinstance(v, str) for v in named):
+        raise _Invalid(f"updates[{i}].dyno_size must name a size by 'id' or 'name' (strings).")
+    try:
+        return _canonical_size(key)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _accepts_v3(accept: str) -> bool:
+    media, *params = (part.strip() for part in accept.split(";"))
+    pairs = (p.partition("=") for p in params)
+    version = {k.strip(): v.strip() for k, _, v in pairs}.get("version")
+    return media.lower() == MEDIA_TYPE and version is not None and version.split(".")[0] == "3"
+
+
+class HerokuStandIn:
+    """One Heroku app's formation behind a real HTTP server on 127.0.0.1."""
+
+    def __init__(
+        self,
+        app: str = "my-app",
+        api_key: str = DEFAULT_API_KEY,
+        formation: Mapping[str, int] | None = None,
+        sizes: Mapping[str, str] | None = None,
+        rate_limit: int = 4500,
+        *,
+        port: int = 0,
+    ) -> None:
+        quantities = {"web": 1, "worker": 0} if formation is None else dict(formation)
+        sizes = dict(sizes or {})
+        if unknown := sorted(set(sizes) - set(quantities)):
+            raise ValueError(f"sizes given for process types not in the formation: {unknown}")
+        if bad := sorted(t for t in quantities if not _TYPE_PATTERN.fullmatch(t)):
+            raise ValueError(f"process type names must match ^[-\\w]{{1,128}}$: {bad}")
+        self.app = app
+        self.app_id = str(uuid.uuid4())
+        self._api_key = api_key
+        self._port = port
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._processes = {
+            t: _Process(t, _checked_quantity(q), _canonical_size(sizes.get(t, DEFAULT_SIZE)))
+            for t, q in quantities.items()
+        }
+        self._remaining = rate_limit
+        self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
+        self._canned: list[_Canned] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._server else "stopped"
+        return f"HerokuStandIn(app={self.app!r}, {where})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> HerokuStandIn:
+        if self._server is not None:
+            raise RuntimeError("already started")
+        self._stopping.clear()
+        self._server = _Server((HOST, self._port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="heroku-standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        # Keep-alive connections would otherwise hold handler threads until the client hangs up.
+        server.close_connections()
+        server.server_close()
+        thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> HerokuStandIn:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the stand-in is not running; use it as a context manager")
+        return f"http://{HOST}:{self._server.server_address[1]}"
+
+    # -- state and inspection --------------------------------------------------------------
+
+    def formation(self) -> dict[str, int]:
+        with self._lock:
+            return {t: p.quantity for t, p in self._processes.items()}
+
+    def set_quantity(self, process_type: str, quantity: int) -> None:
+        """Scale a type as a person with the CLI or dashboard would, behind the daemon's back."""
+        with self._lock:
+            if process_type not in self._processes:
+                raise KeyError(f"no process type {process_type!r} in the stand-in formation")
+            process = self._processes[process_type]
+            process.quantity, process.updated_at = _checked_quantity(quantity), _now()
+            self._changed.notify_all()
+
+    @property
+    def rate_limit_remaining(self) -> int:
+        with self._lock:
+            return self._remaining
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def patches(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "PATCH"]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll until ``predicate()`` holds or ``timeout`` seconds pass; True if it held."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(left, 0.05))
+        return True
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def script(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+        method: str | None = None,
+    ) -> None:
+        """Queue a canned answer for the next ``times`` requests (of ``method``, if given).
+
+        ``body`` is sent as JSON unless it is str/bytes; None sends an empty body. ``delay``
+        holds the answer back, for client timeout tests.
+        """
+        if not 0 <= delay <= MAX_DELAY_SECONDS or times < 1:
+            raise ValueError(f"need 0 <= delay <= {MAX_DELAY_SECONDS} and times >= 1")
+        canned = _Canned(status, body, dict(headers or {}), delay, times, method and method.upper())
+        with self._lock:
+            self._canned.append(canned)
+
+    # -- request handling (called from server threads) -------------------------------------
+
+    def _handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Reply:
+        path = target.split("?", 1)[0]
+        is_json, body = _parse_json(raw)
+        with self._lock:
+            recorded = RecordedRequest(method, path, dict(headers), body, time.monotonic())
+            self._requests.append(recorded)
+            reply = self._canned_reply(method) or self._route(method, path, headers, is_json, body)
+            self._changed.notify_all()
+        return _with_headers(reply, {"Request-Id": str(uuid.uuid4())})
+
+    def _canned_reply(self, method: str) -> _Reply | None:
+        for canned in self._canned:
+            if canned.method in (None, method):
+                canned.times -= 1
+                if canned.times == 0:
+                    self._canned.remove(canned)
+                extra = {"Content-Type": "application/json"} if canned.body is not None else {}
+                return _Reply(canned.status, canned.body, extra | canned.headers, canned.delay)
+        return None
+
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], is_json: bool, body: Any
+    ) -> _Reply:
+        auth = headers.get("authorization", "")
+        if not hmac.compare_digest(auth.encode(), f"Bearer {self._api_key}".encode()):
+            return _error(401, "unauthorized", "Invalid credentials provided.")
+        if not _accepts_v3(headers.get("accept", "")):
+            message = f"Please specify a version, e.g. Accept: {MEDIA_TYPE}; version=3."
+            return _error(406, "not_acceptable", message)
+        if self._remaining <= 0:
+            message = "Your account reached the API rate limit"
+            return _error(429, "rate_limit", message, {"RateLimit-Remaining": "0"})
+        self._remaining -= 1
+        reply = self._dispatch(method, path, is_json, body)
+        return _with_headers(reply, {"RateLimit-Remaining": str(self._remaining)})
+
+    def _dispatch(self, method: str, path: str, is_json: bool, body: Any) -> _Reply:
+        parts = path.strip("/").split("/")
+        if len(parts) != 3 or parts[0] != "apps" or parts[2] != "formation":
+            return _error(404, "not_found", "The requested API endpoint was not found.")
+        if parts[1] not in (self.app, self.app_id):
+            return _error(404, "not_found", "Couldn't find that app.")
+        if method == "GET":
+            return self._ok(list(self._processes.values()))
+        if method == "PATCH":
+            if not is_json:
+                return _error(400, "bad_request", "Invalid JSON in request body.")
+            return self._batch_update(body)
+        return _error(404, "not_found", "The requested API endpoint was not found.")
+
+    def _batch_update(self, body: Any) -> _Reply:
+        try:
+            updates = _parse_updates(body)
+        except _Invalid as exc:
+            return _error(422, "invalid_params", str(exc))
+        for ptype, quantity, size in updates:
+            if ptype not in self._processes:
+                return _error(404, "not_found", f"Couldn't find that process type ({ptype}).")
+            new_size = size or self._processes[ptype].size
+            if quantity is not None and quantity > 1 and new_size in SINGLE_DYNO_SIZES:
+                return _error(
+                    422, "invalid_params",
+                    f"Cannot update to more than 1 {new_size} size dynos per process type.",
+                )  # fmt: skip
+        changed: dict[str, _Process] = {}
+        for ptype, quantity, size in updates:
+            process = changed[ptype] = self._processes[ptype]
+            process.quantity = process.quantity if quantity is None else quantity
+            process.size, process.updated_at = size or process.size, _now()
+        return self._ok(list(changed.values()))
+
+    def _ok(self, processes: Sequence[_Process]) -> _Reply:
+        body = [self._render(p) for p in processes]
+        return _Reply(200, body, {"Content-Type": "application/json"})
+
+    def _render(self, p: _Process) -> dict[str, Any]:
+        return {
+            "app": {"id": self.app_id, "name": self.app},
+            "command": f"bin/{p.type}",
+            "created_at": p.created_at,
+            "dyno_size": {"id": _size_id(p.size), "name": p.size},
+            "id": p.id,
+            "quantity": p.quantity,
+            "size": p.size,
+            "type": p.type,
+            "updated_at": p.updated_at,
+        }
+
+
+def _checked_quantity(quantity: int) -> int:
+    if type(quantity) is not int or quantity < 0:
+        raise ValueError(f"quantity must be a non-negative integer, got {quantity!r}")
+    return quantity
+
+
+def _parse_json(raw: bytes) -> tuple[bool, Any]:
+    """(True, value) for a JSON body, (True, None) for no body, (False, None) for garbage."""
+    if not raw.strip():
+        return True, None
+    try:
+        return True, json.loads(raw)
+    except ValueError:
+        return False, None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], standin: HerokuStandIn) -> None:
+        self.standin = standin
+        self._connections: set[socket.socket] = set()
+        self._connections_changed = threading.Condition()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup, which can stall in sandboxes.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = HOST, int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_changed:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self._connections_changed:
+            self._connections.discard(request)
+            self._connections_changed.notify_all()
+
+    def close_connections(self, timeout: float = 5.0) -> None:
+        """Hang up on every client and wait (bounded) until each handler has let go."""
+        with self._connections_changed:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        with self._connections_changed:
+            self._connections_changed.wait_for(lambda: not self._connections, timeout)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (e.g. after its own timeout) is expected, not a server bug.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 30  # an idle keep-alive connection gives up its thread after this
+    # Headers and body go out in two writes; with Nagle on, each reply waits for a delayed ACK.
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        standin = self.server.standin
+        length_text = self.headers.get("Content-Length") or "0"
+        length = int(length_text) if length_text.isdigit() else -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            # The body cannot be skipped reliably, so answer and drop the connection.
+            self._send(_error(400, "bad_request", "Missing, bad or oversized Content-Length."))
+            self.close_connection = True
+            return
+        raw = self.rfile.read(length)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = standin._handle(self.command, self.path, headers, raw)
+        if reply.delay > 0 and standin._stopping.wait(reply.delay):
+            self.close_connection = True
+            return
+        self._send(reply)
+
+    def _send(self, reply: _Reply) -> None:
+        payload = reply.payload()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # recorded requests replace the access log
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _pairs(text: str, flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            message = f"{flag} expects TYPE=VALUE[,TYPE=VALUE...], got {item!r}"
+            raise argparse.ArgumentTypeError(message)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _quantity(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--formation quantities are integers >= 0, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dynomatic_daemon.demo.heroku_standin",
+        description="Serve a fake Heroku formation API on 127.0.0.1 (prints its URL first).",
+    )
+    parser.add_argument("--app", default="my-app")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--formation", default="web=1,worker=0", help="TYPE=N[,TYPE=N...]")
+    parser.add_argument("--size", action="append", default=[], help="TYPE=SIZE (repeatable)")
+    parser.add_argument("--rate-limit", type=int, default=4500)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        formation = {t: _quantity(q) for t, q in _pairs(args.formation, "--formation").items()}
+        sizes: dict[str, str] = {}
+        for text in args.size:
+            sizes |= _pairs(text, "--size")
+        standin = HerokuStandIn(
+            args.app, args.api_key, formation, sizes, args.rate_limit, port=args.port
+        )
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        parser.error(str(exc))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with standin:
+        sys.stdout.write(f"{standin.url}\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
