@@ -65,7 +65,7 @@ def redact(text: str, settings: DatabaseSettings) -> str:
 
 
 class Database:
-    """A lazily opened connection that is dropped on any error and reopened with backoff."""
+    """A lazily opened connection, reopened after it is lost, with backoff while it cannot be."""
 
     def __init__(
         self,
@@ -88,7 +88,9 @@ class Database:
         try:
             result = fn(conn)
         except psycopg.Error as exc:
-            self._fail()
+            # A failed statement leaves an autocommit connection usable; a lost one is reopened.
+            if conn.closed or conn.broken:
+                self._fail()
             raise QueueReadError(self._describe(exc)) from None
         self._failures = 0
         return result

@@ -62,7 +62,9 @@ def configure(
     elif fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
-        renderer = structlog.processors.LogfmtRenderer(key_order=FIRST_KEYS, drop_missing=True)
+        renderer = structlog.processors.LogfmtRenderer(
+            key_order=FIRST_KEYS, drop_missing=True, bool_as_flag=False
+        )
     processors: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.format_exc_info,
