@@ -100,10 +100,14 @@ def build(settings: config.Settings, log: Any) -> Built:
             stack.callback(by_env[env_name].close)
         return by_env[env_name]
 
-    settings = resolve_auto(settings, database_for)
-    used = sorted({p.adapter for p in settings.process})
-    readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
-    databases = {name: database_for(name) for name in used}
+    try:
+        settings = resolve_auto(settings, database_for)
+        used = sorted({p.adapter for p in settings.process})
+        readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
+        databases = {name: database_for(name) for name in used}
+    except BaseException:
+        stack.close()  # what was opened so far must not outlive a failed start
+        raise
     return Built(Ticker(settings, databases, heroku, readers, clock, log), stack)
 
 

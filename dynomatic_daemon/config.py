@@ -20,7 +20,6 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -28,9 +27,17 @@ from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.config_problems import problems_from_validation
 from dynomatic_daemon.errors import ConfigError, Problem
+from dynomatic_daemon.process_config import (
+    LatencyRule,
+    ProcessSettings,
+    Rule,
+    Window,
+    valid_adapters,
+)
+
+__all__ = ["LatencyRule", "ProcessSettings", "Rule", "Settings", "Window", "load"]
 
 DEFAULT_PATH = Path("dynomatic.toml")
-PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
 APP_PATTERN = (
     r"^([a-z][a-z0-9-]{1,28}[a-z0-9]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
@@ -76,71 +83,6 @@ class DaemonSettings(_Frozen):
     log_format: Literal["auto", "logfmt", "console", "json"] = "auto"
 
 
-class Rule(_Frozen):
-    """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
-
-    at_least: Annotated[int, Field(ge=0)]
-    dynos: Annotated[int, Field(ge=0)]
-
-
-class ProcessSettings(_Frozen):
-    type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
-    adapter: str = catalog.AUTO
-    queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
-    rules: Annotated[tuple[Rule, ...], Field(min_length=1)]
-    worker_names: tuple[Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)], ...] | None = None
-
-    @field_validator("adapter")
-    @classmethod
-    def _known_adapter(cls, name: str) -> str:
-        if name != catalog.AUTO and name not in catalog.NAMES:
-            raise ValueError(f"unknown adapter {name!r}; {_valid_adapters()}")
-        return name
-
-    @field_validator("rules")
-    @classmethod
-    def _distinct_thresholds(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-        problems: list[str] = []
-        seen: set[int] = set()
-        for i, rule in enumerate(rules):
-            if rule.at_least in seen:
-                problems.append(
-                    f"[{i}].at_least: duplicate value {rule.at_least}; "
-                    "each step needs its own threshold"
-                )
-            seen.add(rule.at_least)
-        if problems:
-            raise ValueError("\n".join(problems))
-        return tuple(sorted(rules, key=lambda r: r.at_least))
-
-    @model_validator(mode="after")
-    def _check(self) -> ProcessSettings:
-        problems: list[str] = []
-        if self.worker_names is not None:
-            if not self.worker_names:
-                problems.append("worker_names: must name at least one process type")
-            if len(set(self.worker_names)) != len(self.worker_names):
-                problems.append(f"worker_names: duplicate names in {list(self.worker_names)}")
-            for i, rule in enumerate(self.rules):
-                if rule.dynos > len(self.worker_names):
-                    problems.append(
-                        f"rules[{i}].dynos: {rule.dynos} is above len(worker_names) = "
-                        f"{len(self.worker_names)} (hobby mode runs one dyno per name)"
-                    )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-    @property
-    def formation_types(self) -> tuple[str, ...]:
-        """The Heroku process types this entry drives."""
-        return self.worker_names if self.worker_names is not None else (self.type,)
-
-    @property
-    def hobby(self) -> bool:
-        return self.worker_names is not None
-
-
 class Settings(_Frozen):
     heroku: HerokuSettings
     database: DatabaseSettings
@@ -164,7 +106,7 @@ class Settings(_Frozen):
                 owners[ftype] = proc.type
         for name in self.adapters:
             if name not in catalog.NAMES:
-                problems.append(f"adapters.{name}: unknown adapter; {_valid_adapters()}")
+                problems.append(f"adapters.{name}: unknown adapter; {valid_adapters()}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -178,8 +120,7 @@ class Settings(_Frozen):
         return env_name, self.database_urls.get(env_name, self.database.url)
 
     def cap_for(self, proc: ProcessSettings) -> int:
-        """How far a ready count must go for the rules to tell every case apart."""
-        return max(r.at_least for r in proc.rules) + 1
+        return proc.count_cap
 
 
 _SCALAR_SECTIONS: dict[str, type[_Frozen]] = {
@@ -310,10 +251,6 @@ def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"database_urls": urls})
-
-
-def _valid_adapters() -> str:
-    return f"valid adapters are {', '.join(catalog.NAMES)} (or {catalog.AUTO!r})"
 
 
 def _closest(word: str, candidates: set[str]) -> str:

@@ -63,6 +63,7 @@ class Ticker:
     clock: Clock
     log: Any
     formations: FormationCache = field(init=False)
+    states: dict[str, policy.PolicyState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.formations = FormationCache(
@@ -121,9 +122,11 @@ class Ticker:
         if missing:
             _fail(out, not_in_formation(missing[0]))
             return
-        out.decision = policy.decide(out.process, out.stats, formation)
-        if out.action != "error":
-            out.reason = out.decision.reason
+        proc = out.process
+        out.decision, self.states[proc.type] = policy.decide(
+            proc, out.stats, formation, self.states.get(proc.type), self.clock.now()
+        )
+        out.reason = f"{out.reason}; {out.decision.reason}" if out.reason else out.decision.reason
 
     def _apply(self, outcomes: Sequence[Outcome], dry_run: bool) -> None:
         changing = [o for o in outcomes if o.decision is not None and o.decision.changes]

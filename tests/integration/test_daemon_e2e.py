@@ -26,6 +26,7 @@ interval_seconds = {interval}
 type = "worker"
 adapter = "delayed_job"
 queues = ["default", "mailers"]
+scale_down_delay_seconds = 0
 rules = [
   {{ at_least = 0,  dynos = 1 }},
   {{ at_least = 10, dynos = 5 }},
@@ -38,6 +39,7 @@ type = "urgent"
 adapter = "delayed_job"
 queues = ["critical"]
 worker_names = ["urgent1", "urgent2", "urgent3"]
+scale_down_delay_seconds = 0
 rules = [
   {{ at_least = 0, dynos = 0 }}, {{ at_least = 1, dynos = 1 }}, {{ at_least = 50, dynos = 3 }},
 ]

@@ -261,6 +261,7 @@ def test_every_key_is_documented_in_the_example() -> None:
         config.DatabaseSettings,
         config.DaemonSettings,
         config.ProcessSettings,
+        config.Window,
         catalog.options_model("delayed_job"),
     ]
     undocumented = [

@@ -1,0 +1,223 @@
+"""The ``[[process]]`` settings: what to read, which rules decide, and the limits around them."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from itertools import pairwise
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dynomatic_daemon.adapters import catalog
+
+PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
+# Heroku's default dyno limit per app: a proportional rule without max_dynos counts this far.
+DEFAULT_DYNO_CEILING = 100
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_ALIASES = {"weekdays": DAY_NAMES[:5], "weekends": DAY_NAMES[5:], "daily": DAY_NAMES}
+Count = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Frozen):
+    """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
+
+    at_least: Annotated[int, Field(ge=0)]
+    dynos: Count
+
+
+class LatencyRule(_Frozen):
+    """A step on queue age: once the oldest ready job has waited this long, run ``dynos``."""
+
+    at_least_seconds: Annotated[float, Field(ge=0)]
+    dynos: Count
+
+
+class Window(_Frozen):
+    """A weekly time window that overrides min_dynos / max_dynos while it is open."""
+
+    days: tuple[str, ...] = Field(default=("daily",), validate_default=True)
+    start: str
+    end: str
+    timezone: str = "UTC"
+    min_dynos: Count | None = None
+    max_dynos: Count | None = None
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, days: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [d for d in days if d not in DAY_NAMES and d not in DAY_ALIASES]
+        if bad or not days:
+            valid = ", ".join((*DAY_NAMES, *DAY_ALIASES))
+            raise ValueError(f"unknown day(s) {bad or days!r}; use {valid}")
+        return tuple(
+            sorted({x for d in days for x in DAY_ALIASES.get(d, (d,))}, key=DAY_NAMES.index)
+        )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day like 08:00") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> Window:
+        if self.start == self.end:
+            raise ValueError("end: must differ from start (a window cannot be empty)")
+        if self.min_dynos is None and self.max_dynos is None:
+            raise ValueError("min_dynos: a window must set min_dynos, max_dynos or both")
+        low, high = self.min_dynos, self.max_dynos
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_dynos: {low} is above max_dynos {high}")
+        return self
+
+    def is_open(self, now: datetime) -> bool:
+        """Open at ``now``; a window whose end is before its start runs past midnight."""
+        local = now.astimezone(ZoneInfo(self.timezone))
+        day, clock = DAY_NAMES[local.weekday()], local.time()
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        if start < end:
+            return day in self.days and start <= clock < end
+        yesterday = DAY_NAMES[(local.weekday() - 1) % 7]
+        return (day in self.days and clock >= start) or (yesterday in self.days and clock < end)
+
+
+class ProcessSettings(_Frozen):
+    type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
+    adapter: str = catalog.AUTO
+    queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
+    worker_names: tuple[Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)], ...] | None = None
+    # what decides: the largest target of these wins
+    rules: tuple[Rule, ...] = ()
+    latency_rules: tuple[LatencyRule, ...] = ()
+    jobs_per_dyno: Annotated[int, Field(ge=1)] | None = None
+    # limits around the rules
+    min_dynos: Count = 0
+    max_dynos: Count | None = None
+    wake_from_zero: bool = True
+    max_step_up: Annotated[int, Field(ge=1)] | None = None
+    max_step_down: Annotated[int, Field(ge=1)] | None = None
+    scale_down_delay_seconds: Annotated[float, Field(ge=0, le=86_400)] = 120.0
+    worker_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 1
+    protect_running: bool = True
+    schedules: tuple[Window, ...] = ()
+    read_failures_before_fallback: Annotated[int, Field(ge=1, le=10_000)] = 3
+    fallback_dynos: Count | None = None
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, name: str) -> str:
+        if name != catalog.AUTO and name not in catalog.NAMES:
+            raise ValueError(f"unknown adapter {name!r}; {valid_adapters()}")
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> ProcessSettings:
+        problems = _step_problems("rules", [(r.at_least, r.dynos) for r in self.rules], "at_least")
+        problems += _step_problems(
+            "latency_rules",
+            [(r.at_least_seconds, r.dynos) for r in self.latency_rules],
+            "at_least_seconds",
+        )
+        if not (self.rules or self.latency_rules or self.jobs_per_dyno):
+            problems.append("rules: give rules, latency_rules or jobs_per_dyno (or several)")
+        if self.max_dynos is not None and self.min_dynos > self.max_dynos:
+            problems.append(f"min_dynos: {self.min_dynos} is above max_dynos {self.max_dynos}")
+        if self.worker_names is not None:
+            problems += self._hobby_problems(self.worker_names)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _hobby_problems(self, names: tuple[str, ...]) -> list[str]:
+        problems = []
+        if not names:
+            problems.append("worker_names: must name at least one process type")
+        if len(set(names)) != len(names):
+            problems.append(f"worker_names: duplicate names in {list(names)}")
+        limit = len(names)
+        for key, values in (
+            ("rules", [r.dynos for r in self.rules]),
+            ("latency_rules", [r.dynos for r in self.latency_rules]),
+        ):
+            for i, dynos in enumerate(values):
+                if dynos > limit:
+                    problems.append(
+                        f"{key}[{i}].dynos: {dynos} is above len(worker_names) = {limit} "
+                        "(hobby mode runs one dyno per name)"
+                    )
+        for key in ("min_dynos", "max_dynos", "fallback_dynos"):
+            value = getattr(self, key)
+            if value is not None and value > limit:
+                problems.append(f"{key}: {value} is above len(worker_names) = {limit}")
+        return problems
+
+    @property
+    def formation_types(self) -> tuple[str, ...]:
+        """The Heroku process types this entry drives."""
+        return self.worker_names if self.worker_names is not None else (self.type,)
+
+    @property
+    def hobby(self) -> bool:
+        return self.worker_names is not None
+
+    @property
+    def ceiling(self) -> int | None:
+        """The most dynos this entry may ever run: max_dynos, and in hobby mode one per name."""
+        bounds = [
+            b for b in (self.max_dynos, len(self.worker_names or ()) or None) if b is not None
+        ]
+        return min(bounds) if bounds else None
+
+    @property
+    def count_cap(self) -> int:
+        """How far a ready count must go for the rules to tell every case apart."""
+        caps = [r.at_least + 1 for r in self.rules]
+        if self.jobs_per_dyno:
+            most = max(
+                [self.ceiling or DEFAULT_DYNO_CEILING]
+                + [w.max_dynos for w in self.schedules if w.max_dynos is not None]
+            )
+            caps.append(self.jobs_per_dyno * most + 1)
+        return max(caps, default=1)
+
+
+def _step_problems(key: str, steps: list[tuple[float, int]], field: str) -> list[str]:
+    """Thresholds must be distinct, and more work must never ask for fewer dynos."""
+    problems, seen = [], set()
+    for i, (value, _) in enumerate(steps):
+        if value in seen:
+            problems.append(
+                f"{key}[{i}].{field}: duplicate value {value:g}; each step needs its own threshold"
+            )
+        seen.add(value)
+    ordered = sorted(range(len(steps)), key=lambda i: steps[i][0])
+    for prev, cur in pairwise(ordered):
+        if steps[cur][1] < steps[prev][1] and steps[cur][0] != steps[prev][0]:
+            problems.append(
+                f"{key}[{cur}].dynos: {steps[cur][1]} at {field} = {steps[cur][0]:g} is fewer than "
+                f"{steps[prev][1]} at {steps[prev][0]:g}; more work must not mean fewer dynos"
+            )
+    return problems
+
+
+def valid_adapters() -> str:
+    return f"valid adapters are {', '.join(catalog.NAMES)} (or {catalog.AUTO!r})"
