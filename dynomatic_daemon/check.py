@@ -83,7 +83,7 @@ def _queues_of(ticker: Ticker, adapter: str) -> str:
 
 
 def _formation(ticker: Ticker, into: list[Formation]) -> str:
-    result = ticker.heroku.list_formation()
+    result = ticker.keeper.heroku.list_formation()
     into.append(result.formation)
     entries = ", ".join(f"{e.type}={e.quantity}" for e in result.formation.entries.values())
     return f"formation {entries or '(empty)'}; RateLimit-Remaining {result.rate_limit_remaining}"

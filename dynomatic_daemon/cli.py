@@ -25,7 +25,9 @@ from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.tick import Outcome, Ticker
 
@@ -79,7 +81,8 @@ class Built:
     stack: ExitStack
 
 
-def build(settings: config.Settings, log: Any) -> Built:
+def build(settings: config.Settings, log: Any, *, lock: bool) -> Built:
+    """Everything a tick needs; ``lock``: take part in leader election before any write."""
     stack = ExitStack()
     clock = SystemClock()
     http = stack.enter_context(
@@ -108,7 +111,16 @@ def build(settings: config.Settings, log: Any) -> Built:
     except BaseException:
         stack.close()  # what was opened so far must not outlive a failed start
         raise
-    return Built(Ticker(settings, databases, heroku, readers, clock, log), stack)
+    managed = frozenset(t for p in settings.process for t in p.formation_types)
+    keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
+    leadership = None
+    if lock:
+        leadership = Leadership(
+            settings.database, settings.heroku.app, clock, settings.heroku.resync_seconds
+        )
+        stack.callback(leadership.close)
+    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
+    return Built(ticker, stack)
 
 
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
@@ -121,7 +133,7 @@ def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = N
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args)
-    built = build(settings, log)
+    built = build(settings, log, lock=True)
     with built.stack:
         log.info(
             "daemon_started",
@@ -131,7 +143,14 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
             interval_seconds=settings.daemon.interval_seconds,
             dry_run=settings.daemon.dry_run,
         )
-        loop = DaemonLoop(built.ticker.tick, settings.daemon.interval_seconds, log)
+        loop = DaemonLoop(
+            built.ticker.tick,
+            settings.daemon.interval_seconds,
+            log,
+            clock=built.ticker.clock,
+            stopping=built.ticker.stopping,
+            stalled_after=settings.daemon.stalled_after_intervals,
+        )
         clean = loop.run()
     if not clean:
         sys.stdout.flush()
@@ -141,7 +160,7 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
 
 def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args, stream=sys.stderr if args.json else None)
-    built = build(settings, log)
+    built = build(settings, log, lock=not (args.dry_run or settings.daemon.dry_run))
     with built.stack:
         outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
     if args.json:
@@ -190,7 +209,7 @@ def _outcome_json(out: Outcome) -> dict[str, Any]:
 
 def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args, stream=sys.stderr)
-    built = build(settings, log)
+    built = build(settings, log, lock=False)
     with built.stack:
         ok = run_checks(settings, built.ticker, sys.stdout)
     return EXIT_OK if ok else EXIT_FAILURE

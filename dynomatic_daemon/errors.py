@@ -8,7 +8,9 @@
         ├── HerokuNotFoundError       404: unknown app or process type
         ├── HerokuInvalidRequestError 400/422: invalid quantity, over a dyno limit, preboot lock
         ├── HerokuRateLimitedError    429: the account's token bucket is empty
-        └── HerokuUnavailableError    5xx, timeouts, connection errors (retryable)
+        ├── HerokuUnavailableError    5xx, timeouts, connection errors (retryable)
+        └── HerokuHeldBackError       not called at all: backing off, saving budget, or a request
+                                      Heroku already refused
 
 Each boundary maps foreign exceptions once, chained with ``from``. Messages never contain secrets.
 """
@@ -78,3 +80,7 @@ class HerokuRateLimitedError(HerokuError):
 
 class HerokuUnavailableError(HerokuError):
     pass
+
+
+class HerokuHeldBackError(HerokuError):
+    """The daemon chose not to call the API this tick; the message says why and for how long."""

@@ -1,8 +1,12 @@
 """The only module that imports APScheduler: run ``tick`` every interval until SIGTERM/SIGINT.
 
 One interval job, never two at once (``max_instances=1``), late runs coalesced into one. A signal
-stops the scheduler; the tick in flight (if any) is allowed to finish so that a formation change is
-never half-sent, then the process exits.
+sets ``stopping`` (a tick in flight then sends no new formation change) and stops the scheduler;
+the tick in flight may finish for a few seconds, then the process exits.
+
+A watchdog on its own thread logs an error-level ``scaler_stalled`` line every interval while no
+tick has completed for ``stalled_after`` intervals (a stuck database or API), so the failure shows
+in the log stream instead of passing in silence.
 """
 
 from __future__ import annotations
@@ -10,24 +14,42 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from types import FrameType
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from dynomatic_daemon.clock import Clock
+
 SHUTDOWN_GRACE_SECONDS = 4.0
 
 
 class DaemonLoop:
-    def __init__(self, tick: Callable[[], object], interval_seconds: float, log: Any) -> None:
+    def __init__(
+        self,
+        tick: Callable[[], object],
+        interval_seconds: float,
+        log: Any,
+        *,
+        clock: Clock,
+        stopping: threading.Event | None = None,
+        stalled_after: int = 3,
+    ) -> None:
+        self._clock = clock
         self._tick = tick
         self._log = log
+        self._interval = interval_seconds
+        self._stalled_after = stalled_after * interval_seconds
         self._busy = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping = stopping or threading.Event()
+        self._last_done = self._clock.monotonic()
         self._scheduler = BlockingScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                "watchdog": ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
         )
@@ -35,8 +57,11 @@ class DaemonLoop:
             self._run_tick,
             "interval",
             seconds=interval_seconds,
-            next_run_time=datetime.now(UTC),
+            next_run_time=clock.now(),
             id="tick",
+        )
+        self._scheduler.add_job(
+            self._watch, "interval", seconds=interval_seconds, executor="watchdog", id="watchdog"
         )
 
     def run(self) -> bool:
@@ -58,6 +83,7 @@ class DaemonLoop:
     def stop(self) -> None:
         if not self._stopping.is_set():
             self._stopping.set()
+        if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -72,3 +98,14 @@ class DaemonLoop:
                 self._tick()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any bug in one tick
                 self._log.error("tick_failed", error=f"{type(exc).__name__}: {exc}")
+            else:
+                self._last_done = self._clock.monotonic()
+
+    def _watch(self) -> None:
+        silent = self._clock.monotonic() - self._last_done
+        if silent >= self._stalled_after and not self._stopping.is_set():
+            self._log.error(
+                "scaler_stalled",
+                seconds_since_last_tick=round(silent, 1),
+                reason="no tick has completed; the database or the Heroku API may be stuck",
+            )

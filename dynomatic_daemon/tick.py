@@ -2,10 +2,12 @@
 
 Failures are isolated: a failed queue read holds the process types that depend on it, a failed
 formation read or write holds every type, and nothing here ever raises to the scheduler.
+A daemon that does not hold the leader lock only logs ``standby``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +18,18 @@ from dynomatic_daemon.adapters.base import QueueReader
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.db import Database
-from dynomatic_daemon.errors import DynomaticError, HerokuError
-from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.errors import DynomaticError, HerokuError, HerokuHeldBackError
+from dynomatic_daemon.formation_keeper import FormationKeeper
+from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.models import Decision, Formation, ProcessStats, QueueReading, QueueSelector
 
 
 @dataclass
 class Outcome:
-    """What happened to one process type in one tick; rendered as its scale_decision line."""
+    """What happened to one process type in one tick; rendered as its scale_decision line.
+
+    ``action``: scaled, unchanged, dry_run, held (a change was due but the API was not called:
+    backing off, saving budget, shutting down) or error."""
 
     process: ProcessSettings
     stats: ProcessStats | None = None
@@ -34,43 +40,23 @@ class Outcome:
 
 
 @dataclass
-class FormationCache:
-    """The last formation Heroku reported, re-listed every ``resync_seconds`` or after a write."""
-
-    heroku: HerokuClient
-    clock: Clock
-    resync_seconds: float
-    _formation: Formation | None = None
-    _fetched_at: float = 0.0
-
-    def get(self) -> Formation:
-        age = self.clock.monotonic() - self._fetched_at
-        if self._formation is None or age >= self.resync_seconds:
-            self._formation = self.heroku.list_formation().formation
-            self._fetched_at = self.clock.monotonic()
-        return self._formation
-
-    def invalidate(self) -> None:
-        self._formation = None
-
-
-@dataclass
 class Ticker:
     settings: Settings
     databases: Mapping[str, Database]  # by adapter name; adapters may share one
-    heroku: HerokuClient
+    keeper: FormationKeeper
     adapters: Mapping[str, QueueReader]
     clock: Clock
     log: Any
-    formations: FormationCache = field(init=False)
+    leadership: Leadership | None = None  # None: a one-off command that needs no lock
+    stopping: threading.Event = field(default_factory=threading.Event)
     states: dict[str, policy.PolicyState] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.formations = FormationCache(
-            self.heroku, self.clock, self.settings.heroku.resync_seconds
-        )
-
     def tick(self, dry_run: bool | None = None) -> list[Outcome]:
+        if self.leadership is not None and not self.leadership.acquire():
+            self.log.info(
+                "standby", app=self.settings.heroku.app, reason="another copy holds the lock"
+            )
+            return []
         dry = self.settings.daemon.dry_run if dry_run is None else dry_run
         outcomes = [Outcome(p) for p in self.settings.process]
         self._read_queues(outcomes)
@@ -78,10 +64,18 @@ class Ticker:
         if formation is not None:
             for out in outcomes:
                 self._decide(out, formation)
-            self._apply(outcomes, dry)
+            self._apply(outcomes, formation, dry)
         for out in outcomes:
             self._log(out)
         return outcomes
+
+    def read_adapter(self, name: str) -> QueueReading:
+        """One round trip for every process type that uses this adapter."""
+        adapter = self.adapters[name]
+        procs = [p for p in self.settings.process if p.adapter == name]
+        selectors = [QueueSelector(p.queues) for p in procs]
+        cap = max(p.count_cap for p in procs)
+        return self.databases[name].run(lambda conn: adapter.read(conn, selectors, cap))
 
     def _read_queues(self, outcomes: Sequence[Outcome]) -> None:
         by_adapter: dict[str, list[Outcome]] = defaultdict(list)
@@ -92,30 +86,30 @@ class Ticker:
                 reading = self.read_adapter(name)
             except Exception as exc:  # noqa: BLE001 - a reader bug must not stop other types
                 for out in group:
-                    _fail(out, f"holding: queue read failed: {_describe(exc)}")
+                    _fail(out, f"queue read failed: {_describe(exc)}")
                 continue
             for out in group:
                 selector = QueueSelector(out.process.queues)
                 mine = (q for q in reading.queues if selector.matches(q.queue))
                 out.stats = ProcessStats.combine(mine)
 
-    def read_adapter(self, name: str) -> QueueReading:
-        """One round trip for every process type that uses this adapter."""
-        adapter = self.adapters[name]
-        procs = [p for p in self.settings.process if p.adapter == name]
-        selectors = [QueueSelector(p.queues) for p in procs]
-        cap = max(self.settings.cap_for(p) for p in procs)
-        return self.databases[name].run(lambda conn: adapter.read(conn, selectors, cap))
-
     def _formation(self, outcomes: Sequence[Outcome]) -> Formation | None:
         try:
-            return self.formations.get()
+            formation, changes = self.keeper.formation()
         except HerokuError as exc:
             for out in outcomes:
-                if out.action != "error":
-                    _fail(out, f"holding: formation read failed: {_describe(exc)}")
+                _fail(out, f"holding: formation read failed: {_describe(exc)}")
                 out.request_id = exc.request_id
             return None
+        for change in changes:
+            self.log.warning(
+                "external_change",
+                process_type=change.type,
+                expected=change.expected,
+                actual=change.actual,
+                reason="the formation was changed outside the daemon; continuing from it",
+            )
+        return formation
 
     def _decide(self, out: Outcome, formation: Formation) -> None:
         missing = missing_types(out.process, formation)
@@ -128,27 +122,41 @@ class Ticker:
         )
         out.reason = f"{out.reason}; {out.decision.reason}" if out.reason else out.decision.reason
 
-    def _apply(self, outcomes: Sequence[Outcome], dry_run: bool) -> None:
-        changing = [o for o in outcomes if o.decision is not None and o.decision.changes]
-        if not changing:
+    def _apply(self, outcomes: Sequence[Outcome], formation: Formation, dry_run: bool) -> None:
+        wanted = [u for o in outcomes if o.decision for u in o.decision.updates]
+        updates = [u for u in self.keeper.clamp(wanted) if formation.quantity(u.type) != u.quantity]
+        sending = {u.type for u in updates}
+        changing = []
+        for out in outcomes:
+            mine = {u.type for u in out.decision.updates} if out.decision else set()
+            if mine & sending:
+                changing.append(out)
+            elif mine:
+                out.reason += "; held at the dyno limit Heroku stated"
+        if not updates:
             return
         if dry_run:
-            for out in changing:
-                out.action = "dry_run"
-            return
-        updates = [u for o in changing for u in o.decision.updates]  # type: ignore[union-attr]
+            _mark(changing, "dry_run", None)
+        elif self.stopping.is_set():
+            _mark(changing, "held", "not sent: shutting down")
+        elif self.leadership is not None and not self.leadership.verify():
+            _mark(changing, "held", "not sent: the leader lock was lost")
+        else:
+            self._write(changing, updates)
+
+    def _write(self, changing: Sequence[Outcome], updates: Sequence[Any]) -> None:
         try:
-            result = self.heroku.batch_update(updates)
+            result = self.keeper.write(updates)
+        except HerokuHeldBackError as exc:
+            _mark(changing, "held", f"not sent: {exc}")
         except HerokuError as exc:
-            self.formations.invalidate()
+            _mark(changing, "error", f"scale failed: {_describe(exc)}")
             for out in changing:
-                _fail(out, f"{out.reason}; scale failed: {_describe(exc)}")
                 out.request_id = exc.request_id
-            return
-        self.formations.invalidate()
-        for out in changing:
-            out.action = "scaled"
-            out.request_id = result.request_id
+        else:
+            _mark(changing, "scaled", None)
+            for out in changing:
+                out.request_id = result.request_id
 
     def _log(self, out: Outcome) -> None:
         stats, decision = out.stats, out.decision
@@ -167,7 +175,7 @@ class Ticker:
             rule=decision.rule if decision else None,
             reason=out.reason,
             request_id=out.request_id,
-            rate_limit_remaining=self.heroku.rate_limit_remaining,
+            rate_limit_remaining=self.keeper.heroku.rate_limit_remaining,
         )
 
 
@@ -185,6 +193,13 @@ def not_in_formation(process_type: str) -> str:
 def _fail(out: Outcome, reason: str) -> None:
     out.action = "error"
     out.reason = reason
+
+
+def _mark(outcomes: Sequence[Outcome], action: str, note: str | None) -> None:
+    for out in outcomes:
+        out.action = action
+        if note:
+            out.reason = f"{out.reason}; {note}"
 
 
 def _describe(exc: Exception) -> str:

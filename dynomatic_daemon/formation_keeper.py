@@ -1,0 +1,182 @@
+"""The formation as the daemon knows it, and when the Platform API may be called at all.
+
+- Reads: the formation is remembered and listed again every ``resync_seconds`` (stretched while
+  the rate-limit budget is low) and on the tick after a write.
+- Manual changes: a listing that differs from what the daemon last knew, for a type it drives, is
+  reported as an external change; the daemon then carries on from the real formation.
+- Backing off: after 401/402/403 and after 429 the API is left alone for a pause that doubles
+  with each repeat (capped), so a revoked token or an empty bucket is not hammered.
+- Budget: the account's token bucket is shared with the user's other tools. Below a reserve of
+  ``RateLimit-Remaining`` the daemon calls at most once a minute, below a tenth of that once
+  every five minutes.
+- Refusals: a 422 that states a dyno limit ("more than N") clamps later requests for that type to
+  N; any other refused request is not sent again unchanged for ``REFUSAL_COOLOFF_SECONDS``; a
+  formation locked by a preboot deploy is tried again after ``PREBOOT_RETRY_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dynomatic_daemon.clock import Clock
+from dynomatic_daemon.errors import (
+    HerokuAuthError,
+    HerokuError,
+    HerokuHeldBackError,
+    HerokuInvalidRequestError,
+    HerokuNotFoundError,
+    HerokuRateLimitedError,
+)
+from dynomatic_daemon.heroku import FormationResult, HerokuClient
+from dynomatic_daemon.models import Formation, FormationUpdate
+
+RESERVE_TOKENS = 450  # 10 % of Heroku's 4,500-token bucket
+LOW_RESERVE_TOKENS = 45
+RESERVE_GAP_SECONDS = 60.0
+LOW_RESERVE_GAP_SECONDS = 300.0
+FIRST_PAUSE_SECONDS = 60.0
+MAX_AUTH_PAUSE_SECONDS = 1800.0
+MAX_RATE_PAUSE_SECONDS = 900.0
+REFUSAL_COOLOFF_SECONDS = 300.0
+PREBOOT_RETRY_SECONDS = 30.0
+_LIMIT = re.compile(r"more than (\d+)")
+
+
+@dataclass(frozen=True)
+class ExternalChange:
+    type: str
+    expected: int
+    actual: int
+
+
+@dataclass
+class FormationKeeper:
+    heroku: HerokuClient
+    clock: Clock
+    resync_seconds: float
+    managed: frozenset[str] = frozenset()
+    limits: dict[str, int] = field(default_factory=dict)  # learnt from 422s
+    _known: Formation | None = None
+    _listed_at: float = float("-inf")
+    _stale: bool = True
+    _last_call_at: float = float("-inf")
+    _paused_until: float = float("-inf")
+    _pause_reason: str = ""
+    _strikes: dict[str, int] = field(default_factory=dict)
+    _refused: dict[tuple[FormationUpdate, ...], float] = field(default_factory=dict)
+
+    def formation(self) -> tuple[Formation, list[ExternalChange]]:
+        """The formation to decide on, listing it again when due, with any manual changes.
+
+        While calls are paused the last known formation stands in, if there is one."""
+        now = self.clock.monotonic()
+        due = self._stale or now - self._listed_at >= self.resync_seconds * self._stretch()
+        if self._known is not None and (not due or now < self._paused_until):
+            return self._known, []
+        self._check_allowed(now, budget=False)
+        result = self._call(self.heroku.list_formation)
+        changes = self._external_changes(result.formation)
+        self._known, self._listed_at, self._stale = result.formation, now, False
+        return result.formation, changes
+
+    def clamp(self, updates: Sequence[FormationUpdate]) -> tuple[FormationUpdate, ...]:
+        """Updates cut to the dyno limits Heroku has stated for their types."""
+        return tuple(
+            FormationUpdate(u.type, min(u.quantity, self.limits.get(u.type, u.quantity)))
+            for u in updates
+        )
+
+    def write(self, updates: Sequence[FormationUpdate]) -> FormationResult:
+        key = tuple(sorted(updates, key=lambda u: u.type))
+        now = self.clock.monotonic()
+        refused_at = self._refused.get(key)
+        if refused_at is not None and now - refused_at < REFUSAL_COOLOFF_SECONDS:
+            left = REFUSAL_COOLOFF_SECONDS - (now - refused_at)
+            raise HerokuHeldBackError(
+                f"Heroku refused this exact change; not resent for {left:.0f}s"
+            )
+        self._check_allowed(now, budget=True)
+        try:
+            result = self._call(lambda: self.heroku.batch_update(updates))
+        except HerokuInvalidRequestError as exc:
+            self._learn_refusal(key, exc, now)
+            raise
+        except HerokuNotFoundError:
+            self._refused[key] = now
+            raise
+        finally:
+            self._stale = True  # whatever happened, look at the real formation next tick
+        if self._known is not None:
+            self._known = self._known.with_updates(updates)
+        return result
+
+    def _call(self, fn: Callable[[], FormationResult]) -> FormationResult:
+        self._last_call_at = self.clock.monotonic()
+        try:
+            result: FormationResult = fn()
+        except (HerokuAuthError, HerokuRateLimitedError) as exc:
+            self._pause(exc)
+            raise
+        self._strikes.clear()
+        return result
+
+    def _check_allowed(self, now: float, *, budget: bool) -> None:
+        if now < self._paused_until:
+            left = self._paused_until - now
+            raise HerokuHeldBackError(
+                f"Heroku calls paused for {left:.0f}s after {self._pause_reason}"
+            )
+        gap = self._budget_gap()
+        if gap and budget and now - self._last_call_at < gap:
+            left = gap - (now - self._last_call_at)
+            remaining = self.heroku.rate_limit_remaining
+            raise HerokuHeldBackError(
+                f"saving the API budget (RateLimit-Remaining {remaining}); next call in {left:.0f}s"
+            )
+
+    def _budget_gap(self) -> float:
+        remaining = self.heroku.rate_limit_remaining
+        if remaining is None or remaining >= RESERVE_TOKENS:
+            return 0.0
+        return LOW_RESERVE_GAP_SECONDS if remaining < LOW_RESERVE_TOKENS else RESERVE_GAP_SECONDS
+
+    def _stretch(self) -> float:
+        """Re-list less often while the budget is low."""
+        gap = self._budget_gap()
+        return 1.0 if not gap else max(1.0, gap / max(self.resync_seconds, 1.0))
+
+    def _pause(self, exc: HerokuError) -> None:
+        kind = "auth" if isinstance(exc, HerokuAuthError) else "rate"
+        strikes = self._strikes.get(kind, 0) + 1
+        self._strikes[kind] = strikes
+        cap = MAX_AUTH_PAUSE_SECONDS if kind == "auth" else MAX_RATE_PAUSE_SECONDS
+        pause = min(cap, FIRST_PAUSE_SECONDS * 2 ** (strikes - 1))
+        self._paused_until = self.clock.monotonic() + pause
+        self._pause_reason = f"{exc.status} {exc.error_id or ''}".strip()
+
+    def _learn_refusal(
+        self, key: tuple[FormationUpdate, ...], exc: HerokuInvalidRequestError, now: float
+    ) -> None:
+        text = str(exc)
+        limit = _LIMIT.search(text)
+        if limit:
+            for update in key:
+                if update.quantity > int(limit.group(1)):
+                    self.limits[update.type] = int(limit.group(1))
+            return
+        if "preboot" in text.lower():
+            self._refused[key] = now - REFUSAL_COOLOFF_SECONDS + PREBOOT_RETRY_SECONDS
+            return
+        self._refused[key] = now
+
+    def _external_changes(self, listed: Formation) -> list[ExternalChange]:
+        if self._known is None:
+            return []
+        changes = []
+        for ftype in sorted(self.managed):
+            expected, actual = self._known.quantity(ftype), listed.quantity(ftype)
+            if expected is not None and actual is not None and expected != actual:
+                changes.append(ExternalChange(ftype, expected, actual))
+        return changes

@@ -1,0 +1,177 @@
+"""When the daemon calls the Platform API, and what it learns from refusals (MockTransport)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from dynomatic_daemon.clock import SteppableClock
+from dynomatic_daemon.errors import (
+    HerokuAuthError,
+    HerokuHeldBackError,
+    HerokuInvalidRequestError,
+    HerokuRateLimitedError,
+)
+from dynomatic_daemon.formation_keeper import FormationKeeper
+from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.models import FormationUpdate
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeHeroku:
+    """A tiny programmable API: a formation, a queue of canned failures, and a call log."""
+
+    def __init__(self, **formation: int) -> None:
+        self.formation = dict(formation) or {"worker": 1}
+        self.fail: list[tuple[int, dict[str, str], dict[str, str]]] = []
+        self.calls: list[str] = []
+        self.remaining = 4000
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request.method)
+        self.remaining -= 1
+        headers = {"RateLimit-Remaining": str(self.remaining), "Request-Id": "rid"}
+        if self.fail:
+            status, body, extra = self.fail.pop(0)
+            return httpx.Response(status, json=body, headers={**headers, **extra})
+        if request.method == "PATCH":
+            for item in json.loads(request.content)["updates"]:
+                self.formation[item["type"]] = item["quantity"]
+        items = [{"type": t, "quantity": q} for t, q in self.formation.items()]
+        return httpx.Response(200, json=items, headers=headers)
+
+
+def keeper(fake: FakeHeroku, clock: SteppableClock, resync: float = 60) -> FormationKeeper:
+    http = httpx.Client(base_url="https://api.example.test", transport=httpx.MockTransport(fake))
+    client = HerokuClient(http, app="my-app", api_key="k" * 20, max_retries=0, sleep=lambda _: None)
+    return FormationKeeper(client, clock, resync, frozenset({"worker"}))
+
+
+@pytest.fixture
+def clock() -> SteppableClock:
+    return SteppableClock()
+
+
+def test_the_formation_is_remembered_until_resync_or_a_write(clock: SteppableClock) -> None:
+    fake = FakeHeroku(worker=1)
+    k = keeper(fake, clock, resync=60)
+    assert k.formation()[0].quantity("worker") == 1
+    clock.advance(30)
+    k.formation()
+    assert fake.calls == ["GET"]
+    clock.advance(30)
+    k.formation()
+    assert fake.calls == ["GET", "GET"]
+    k.write([FormationUpdate("worker", 3)])
+    assert k.formation()[0].quantity("worker") == 3
+    assert fake.calls == ["GET", "GET", "PATCH", "GET"]  # re-listed on the tick after a write
+
+
+def test_a_manual_change_is_reported_once(clock: SteppableClock) -> None:
+    fake = FakeHeroku(worker=2)
+    k = keeper(fake, clock)
+    assert k.formation()[1] == []
+    fake.formation["worker"] = 7  # a person ran heroku ps:scale worker=7
+    clock.advance(60)
+    formation, changes = k.formation()
+    assert formation.quantity("worker") == 7
+    assert [(c.type, c.expected, c.actual) for c in changes] == [("worker", 2, 7)]
+    clock.advance(60)
+    assert k.formation()[1] == []
+
+
+def test_auth_failure_pauses_calls_with_a_doubling_pause(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    fake.fail.append((401, {"id": "unauthorized", "message": "Invalid credentials"}, {}))
+    with pytest.raises(HerokuAuthError):
+        k.formation()
+    with pytest.raises(HerokuHeldBackError, match="paused for 60s after 401 unauthorized"):
+        k.formation()
+    assert fake.calls == ["GET"]  # held back: no second request
+    clock.advance(60)
+    fake.fail.append((403, {"id": "forbidden", "message": "no access"}, {}))
+    with pytest.raises(HerokuAuthError):
+        k.formation()
+    clock.advance(119)
+    with pytest.raises(HerokuHeldBackError):
+        k.formation()
+    clock.advance(1)
+    assert k.formation()[0].quantity("worker") == 1  # recovered; the next failure starts over
+
+
+def test_rate_limit_pauses_and_known_formation_stands_in(clock: SteppableClock) -> None:
+    fake = FakeHeroku(worker=4)
+    k = keeper(fake, clock)
+    k.formation()
+    fake.fail.append(
+        (
+            429,
+            {"id": "rate_limit", "message": "Your account reached the API rate limit"},
+            {"RateLimit-Remaining": "0"},
+        )
+    )
+    with pytest.raises(HerokuRateLimitedError):
+        k.write([FormationUpdate("worker", 5)])
+    clock.advance(10)
+    formation, _ = k.formation()  # paused: the last known formation is used, no call is made
+    assert formation.quantity("worker") == 4
+    with pytest.raises(HerokuHeldBackError, match="paused"):
+        k.write([FormationUpdate("worker", 5)])
+    assert fake.calls == ["GET", "PATCH"]
+
+
+def test_a_low_budget_spaces_writes_out(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    fake.remaining = 300  # below the 450-token reserve
+    k = keeper(fake, clock)
+    k.formation()
+    with pytest.raises(HerokuHeldBackError, match="saving the API budget"):
+        k.write([FormationUpdate("worker", 2)])
+    clock.advance(60)
+    k.write([FormationUpdate("worker", 2)])
+    assert fake.calls == ["GET", "PATCH"]
+
+
+def test_a_stated_dyno_limit_is_learnt_and_clamps_later_requests(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    message = "Cannot update to more than 1 Basic size dynos per process type."
+    fake.fail.append((422, {"id": "invalid_params", "message": message}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("worker", 4)])
+    assert k.clamp([FormationUpdate("worker", 4)]) == (FormationUpdate("worker", 1),)
+
+
+def test_an_unexplained_refusal_is_not_resent_unchanged(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    fake.fail.append((422, {"id": "invalid_params", "message": "Something else is wrong."}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("worker", 4)])
+    with pytest.raises(HerokuHeldBackError, match="refused this exact change"):
+        k.write([FormationUpdate("worker", 4)])
+    k.write([FormationUpdate("worker", 5)])  # a different request goes out
+    assert fake.calls == ["PATCH", "PATCH"]
+    clock.advance(300)
+    k.write([FormationUpdate("worker", 4)])
+    assert fake.calls == ["PATCH", "PATCH", "PATCH"]
+
+
+def test_a_preboot_lock_is_retried_soon(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    message = "Cannot change formation for a preboot app while a release is in progress."
+    fake.fail.append((422, {"id": "invalid_params", "message": message}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("worker", 4)])
+    clock.advance(29)
+    with pytest.raises(HerokuHeldBackError):
+        k.write([FormationUpdate("worker", 4)])
+    clock.advance(1)
+    k.write([FormationUpdate("worker", 4)])
+    assert fake.formation["worker"] == 4
