@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import structlog
+from psycopg import conninfo
 
 from dynomatic_daemon import __version__, adapters, config, logs
 from dynomatic_daemon.check import run_checks
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # auto-detection can only judge once the database answers
         _print_problems(exc)
         return EXIT_CONFIG
+    except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
+        secrets = logs.SecretScrubber(_secrets(settings))
+        print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _print_problems(exc: ConfigError) -> None:
@@ -125,10 +130,22 @@ def build(settings: config.Settings, log: Any, *, lock: bool) -> Built:
 
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    secrets = [settings.heroku.api_key.get_secret_value(), settings.database.url.get_secret_value()]
     fmt = args.log_format or settings.daemon.log_format
-    logs.configure(fmt, stream=stream, secrets=secrets)
+    logs.configure(fmt, stream=stream, secrets=_secrets(settings))
     return structlog.get_logger("dynomatic")
+
+
+def _secrets(settings: config.Settings) -> list[str]:
+    """Every secret value the process holds, and the password inside each database URL."""
+    urls = [settings.database.url, *settings.database_urls.values()]
+    found = [settings.heroku.api_key.get_secret_value()]
+    for url in urls:
+        value = url.get_secret_value()
+        found.append(value)
+        password = conninfo.conninfo_to_dict(value).get("password")
+        if password:
+            found.append(str(password))
+    return found
 
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:

@@ -61,4 +61,3 @@ def explain(found: dict[str, str]) -> str:
         f"auto-detection found several queue libraries ({seen}); "
         'set adapter = "<name>" on each [[process]] to choose'
     )
-

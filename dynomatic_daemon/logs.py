@@ -33,11 +33,14 @@ class SecretScrubber:
             event[key] = self._scrub(value)
         return event
 
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, "***")
-            return value
+            return self.scrub(value)
         if isinstance(value, list | tuple):
             return type(value)(self._scrub(v) for v in value)
         if isinstance(value, dict):

@@ -192,7 +192,7 @@ def not_in_formation(process_type: str) -> str:
 
 def _fail(out: Outcome, reason: str) -> None:
     out.action = "error"
-    out.reason = reason
+    out.reason = f"{out.reason}; {reason}" if out.reason else reason
 
 
 def _mark(outcomes: Sequence[Outcome], action: str, note: str | None) -> None:
