@@ -22,8 +22,9 @@ from psycopg import conninfo
 
 from dynomatic_daemon import __version__, adapters, config, logs
 from dynomatic_daemon.check import run_checks
-from dynomatic_daemon.clock import SystemClock
+from dynomatic_daemon.clock import Clock, SystemClock
 from dynomatic_daemon.db import Database
+from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.formation_keeper import FormationKeeper
@@ -37,6 +38,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":  # builds its own database, stand-in and config
+        return demo_runner.main(args)
     try:
         settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
     except ConfigError as exc:
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(exc)
         return EXIT_CONFIG
     except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
-        secrets = logs.SecretScrubber(_secrets(settings))
+        secrets = logs.SecretScrubber(secrets_of(settings))
         print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_FAILURE
 
@@ -74,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
             "--config", help="TOML file (default: $DYNOMATIC_CONFIG or ./dynomatic.toml)"
         )
         cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
+    demo = sub.add_parser("demo", help="the real daemon on an embedded Postgres and local Heroku")
+    demo_runner.add_arguments(demo)
     once = sub.choices["once"]
     once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
     once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -86,10 +91,12 @@ class Built:
     stack: ExitStack
 
 
-def build(settings: config.Settings, log: Any, *, lock: bool) -> Built:
+def build(
+    settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None
+) -> Built:
     """Everything a tick needs; ``lock``: take part in leader election before any write."""
     stack = ExitStack()
-    clock = SystemClock()
+    clock = clock or SystemClock()
     http = stack.enter_context(
         httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
     )
@@ -131,11 +138,11 @@ def build(settings: config.Settings, log: Any, *, lock: bool) -> Built:
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     fmt = args.log_format or settings.daemon.log_format
-    logs.configure(fmt, stream=stream, secrets=_secrets(settings))
+    logs.configure(fmt, stream=stream, secrets=secrets_of(settings))
     return structlog.get_logger("dynomatic")
 
 
-def _secrets(settings: config.Settings) -> list[str]:
+def secrets_of(settings: config.Settings) -> list[str]:
     """Every secret value the process holds, and the password inside each database URL."""
     urls = [settings.database.url, *settings.database_urls.values()]
     found = [settings.heroku.api_key.get_secret_value()]

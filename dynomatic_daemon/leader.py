@@ -4,6 +4,9 @@ The lock lives on a connection of its own, so queue reads can fail and reconnect
 it up. A second copy (``scaler`` scaled to 2, or old and new dynos overlapping during a deploy)
 finds the lock taken and stands by, trying again every tick. When the leader exits or its
 connection drops, Postgres releases the lock and the standby takes over at its next tick.
+
+When the database cannot be reached nobody can hold the lock; the state is then UNKNOWN and the
+tick may only make the changes every copy would make alike (``fallback_dynos``, which only raises).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import DatabaseSettings
 from dynomatic_daemon.db import connection_kwargs
 
+LEADER, STANDBY, UNKNOWN = "leader", "standby", "unknown"
 LOCK_CLASS = 0x64796E6D  # "dynm": the first key half, so the lock is easy to spot in pg_locks
 TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
 CHECK_SQL = "SELECT 1"
@@ -46,35 +50,41 @@ class Leadership:
     def held(self) -> bool:
         return self._held
 
-    def acquire(self) -> bool:
-        """True when this process holds the lock (trying to take it when it does not)."""
+    def acquire(self) -> str:
+        """LEADER, STANDBY (another copy holds the lock) or UNKNOWN (no database to ask)."""
         if self._held and self._clock.monotonic() - self._verified_at < self._verify_every:
-            return True
-        return self.verify() if self._held else self._try()
+            return LEADER
+        if self._held and self.verify():
+            return LEADER
+        held = self._try()
+        if held is None:
+            return UNKNOWN
+        return LEADER if held else STANDBY
 
     def verify(self) -> bool:
         """Prove the lock's connection is still alive; a lost connection means a lost lock."""
         if not self._held or self._conn is None:
-            return self._try()
+            return bool(self._try())
         try:
             self._conn.execute(CHECK_SQL)
         except psycopg.Error:
             self._drop()
-            return self._try()
+            return bool(self._try())
         self._verified_at = self._clock.monotonic()
         return True
 
     def close(self) -> None:
         self._drop()
 
-    def _try(self) -> bool:
+    def _try(self) -> bool | None:
+        """True if the lock is ours now, False if another holds it, None if no answer."""
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = self._connect(**connection_kwargs(self._settings, "dynomatic-leader"))
             row = self._conn.execute(TRY_LOCK_SQL, self._key).fetchone()
         except psycopg.Error:
             self._drop()
-            return False
+            return None
         self._held = bool(row and row[0])
         if self._held:
             self._verified_at = self._clock.monotonic()

@@ -20,8 +20,15 @@ from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.errors import DynomaticError, HerokuError, HerokuHeldBackError
 from dynomatic_daemon.formation_keeper import FormationKeeper
-from dynomatic_daemon.leader import Leadership
-from dynomatic_daemon.models import Decision, Formation, ProcessStats, QueueReading, QueueSelector
+from dynomatic_daemon.leader import LEADER, STANDBY, UNKNOWN, Leadership
+from dynomatic_daemon.models import (
+    Decision,
+    Formation,
+    FormationUpdate,
+    ProcessStats,
+    QueueReading,
+    QueueSelector,
+)
 
 
 @dataclass
@@ -50,13 +57,16 @@ class Ticker:
     leadership: Leadership | None = None  # None: a one-off command that needs no lock
     stopping: threading.Event = field(default_factory=threading.Event)
     states: dict[str, policy.PolicyState] = field(default_factory=dict)
+    _role: str = LEADER
 
     def tick(self, dry_run: bool | None = None) -> list[Outcome]:
-        if self.leadership is not None and not self.leadership.acquire():
+        role = self.leadership.acquire() if self.leadership is not None else LEADER
+        if role == STANDBY:
             self.log.info(
                 "standby", app=self.settings.heroku.app, reason="another copy holds the lock"
             )
             return []
+        self._role = role
         dry = self.settings.daemon.dry_run if dry_run is None else dry_run
         outcomes = [Outcome(p) for p in self.settings.process]
         self._read_queues(outcomes)
@@ -123,28 +133,39 @@ class Ticker:
         out.reason = f"{out.reason}; {out.decision.reason}" if out.reason else out.decision.reason
 
     def _apply(self, outcomes: Sequence[Outcome], formation: Formation, dry_run: bool) -> None:
-        wanted = [u for o in outcomes if o.decision for u in o.decision.updates]
-        updates = [u for u in self.keeper.clamp(wanted) if formation.quantity(u.type) != u.quantity]
-        sending = {u.type for u in updates}
-        changing = []
-        for out in outcomes:
-            mine = {u.type for u in out.decision.updates} if out.decision else set()
-            if mine & sending:
-                changing.append(out)
-            elif mine:
-                out.reason += "; held at the dyno limit Heroku stated"
+        sendable = [(o, u) for o in outcomes if (u := self._sendable(o, formation))]
+        changing = [o for o, _ in sendable]
+        updates = [u for _, mine in sendable for u in mine]
         if not updates:
             return
         if dry_run:
             _mark(changing, "dry_run", None)
         elif self.stopping.is_set():
             _mark(changing, "held", "not sent: shutting down")
-        elif self.leadership is not None and not self.leadership.verify():
+        elif self._role == LEADER and self.leadership is not None and not self.leadership.verify():
             _mark(changing, "held", "not sent: the leader lock was lost")
         else:
             self._write(changing, updates)
 
-    def _write(self, changing: Sequence[Outcome], updates: Sequence[Any]) -> None:
+    def _sendable(self, out: Outcome, formation: Formation) -> list[FormationUpdate]:
+        """The part of this type's change that may go out this tick."""
+        if out.decision is None or not out.decision.changes:
+            return []
+        if self._role == UNKNOWN and out.stats is not None:
+            # Without the lock only a change every copy would make alike may go out: a
+            # fallback on missing data, which only raises.
+            out.reason += "; held: the leader lock cannot be checked (database unreachable)"
+            return []
+        mine = [
+            u
+            for u in self.keeper.clamp(out.decision.updates)
+            if formation.quantity(u.type) != u.quantity
+        ]
+        if not mine:
+            out.reason += "; held at the dyno limit Heroku stated"
+        return mine
+
+    def _write(self, changing: Sequence[Outcome], updates: Sequence[FormationUpdate]) -> None:
         try:
             result = self.keeper.write(updates)
         except HerokuHeldBackError as exc:

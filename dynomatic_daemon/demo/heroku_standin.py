@@ -335,6 +335,11 @@ class HerokuStandIn:
         with self._lock:
             self._canned.append(canned)
 
+    def clear_script(self) -> None:
+        """Drop canned answers not used yet."""
+        with self._lock:
+            self._canned.clear()
+
     # -- request handling (called from server threads) -------------------------------------
 
     def _handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Reply:

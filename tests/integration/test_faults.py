@@ -159,11 +159,31 @@ def test_connection_refused_is_an_error_not_a_crash(
     h = Harness(tmp_path, standin, refused)
     try:
         for _ in range(3):
-            logs = h.tick()
-            assert [e["event"] for e in logs] == ["standby"]  # no lock without a database
-        assert standin.requests == []
+            line = h.decision(h.tick())
+            assert line["action"] == "error" and "queue read failed" in line["reason"]
+            assert line["desired"] == line["current"] == 1
+        assert standin.patches() == []
     finally:
         h.close()
+
+
+def test_fallback_dynos_apply_while_the_database_is_unreachable(
+    tmp_path: Path, standin: HerokuStandIn, db_url: str
+) -> None:
+    refused = conninfo.make_conninfo(db_url, host="127.0.0.1", port="1")
+    text = CONFIG.replace(
+        "scale_down_delay_seconds = 0",
+        "fallback_dynos = 3\nread_failures_before_fallback = 2\nscale_down_delay_seconds = 0",
+    )
+    h = Harness(tmp_path, standin, refused, text)
+    try:
+        assert h.decision(h.tick())["desired"] == 1
+        line = h.decision(h.tick())
+        # no copy can hold the lock, but every copy would raise to 3 alike, so it is safe
+        assert (line["desired"], line["action"]) == (3, "scaled")
+    finally:
+        h.close()
+    assert standin.formation()["worker"] == 3
 
 
 def test_heroku_5xx_is_retried_within_the_tick(

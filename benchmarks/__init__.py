@@ -1,0 +1,1 @@
+"""Benchmarks and soaks: scripts that print numbers (``make bench``), never timed tests."""
