@@ -1,0 +1,306 @@
+"""oban adapter on a real PostgreSQL: one case per job state, naive UTC times, versions, detect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dynomatic_daemon.adapters.oban import Options, Reader, detect
+from dynomatic_daemon.models import QueueSelector, QueueStats
+
+pytestmark = pytest.mark.postgres
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+EVERY = [QueueSelector(None)]
+HOSTILE_PREFIX = 'odd"; DROP TABLE oban_jobs; -- ü'
+FINISHED_AT = {
+    "completed": "completed_at",
+    "discarded": "discarded_at",
+    "cancelled": "cancelled_at",
+}
+
+
+def load(conn: psycopg.Connection[Any], version: int, prefix: str = "public") -> None:
+    """Oban's migrations create everything in the prefix schema (our fixtures use search_path)."""
+    if prefix != "public":
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(prefix)))
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(prefix)))
+    conn.execute((FIXTURES / f"oban_{version}.sql").read_text())
+    conn.execute("RESET search_path")
+
+
+@pytest.fixture
+def oban(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    load(pg_conn, 14)
+    return pg_conn
+
+
+def add(
+    conn: psycopg.Connection[Any],
+    *,
+    queue: str = "default",
+    state: str = "available",
+    scheduled_in: float = -60,
+    inserted_ago: float | None = None,
+    priority: int = 0,
+    count: int = 1,
+    prefix: str = "public",
+) -> None:
+    """Insert jobs as Oban does: naive UTC times relative to the database clock.
+
+    ``inserted_ago`` defaults to the scheduled time for due jobs (an ``available`` job is inserted
+    with ``scheduled_at`` = now) and to now for future ones.
+    """
+    if inserted_ago is None:
+        inserted_ago = max(0.0, -scheduled_in)
+    finished_at = FINISHED_AT.get(state)
+    query = sql.SQL(
+        """
+        INSERT INTO {table} (state, queue, worker, args, attempt, inserted_at, scheduled_at,
+                             attempted_at, attempted_by, priority {finished_column})
+        SELECT %(state)s, %(queue)s, 'MyApp.Workers.Mailer', '{{"id": 1}}', %(attempt)s,
+               now() AT TIME ZONE 'UTC' - make_interval(secs => %(inserted_ago)s),
+               now() AT TIME ZONE 'UTC' + make_interval(secs => %(scheduled_in)s),
+               CASE WHEN %(attempt)s > 0 THEN now() AT TIME ZONE 'UTC' END,
+               CASE WHEN %(attempt)s > 0 THEN ARRAY['web.1', 'b3f4c1d2'] END,
+               %(priority)s {finished_value}
+        FROM generate_series(1, %(count)s)
+        """
+    ).format(
+        table=sql.Identifier(prefix, "oban_jobs"),
+        finished_column=sql.SQL(", {}").format(sql.Identifier(finished_at))
+        if finished_at
+        else sql.SQL(""),
+        finished_value=sql.SQL(", now() AT TIME ZONE 'UTC'") if finished_at else sql.SQL(""),
+    )
+    params = {
+        "state": state,
+        "queue": queue,
+        "attempt": 0 if state in {"available", "scheduled", "suspended"} else 1,
+        "inserted_ago": inserted_ago,
+        "scheduled_in": scheduled_in,
+        "priority": priority,
+        "count": count,
+    }
+    conn.execute(query, params)
+
+
+def read(
+    conn: psycopg.Connection[Any],
+    selectors: list[QueueSelector] | None = None,
+    cap: int = 100,
+    **options: Any,
+) -> dict[str, QueueStats]:
+    reading = Reader(Options.model_validate(options)).read(conn, selectors or EVERY, cap)
+    return {q.queue: q for q in reading.queues}
+
+
+def test_empty_table_reports_no_queues_but_the_database_clock(
+    oban: psycopg.Connection[Any],
+) -> None:
+    reading = Reader(Options()).read(oban, EVERY, 10)
+    assert reading.queues == ()
+    assert abs((reading.db_now - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_an_available_job_is_ready(oban: psycopg.Connection[Any]) -> None:
+    add(oban, scheduled_in=-120)
+    q = read(oban)["default"]
+    assert (q.ready, q.ready_capped, q.running) == (1, False, 0)
+    assert q.oldest_ready_age_seconds is not None
+    assert 119 <= q.oldest_ready_age_seconds < 130
+
+
+def test_a_future_scheduled_job_is_not_ready(oban: psycopg.Connection[Any]) -> None:
+    add(oban, state="scheduled", scheduled_in=+300)
+    q = read(oban)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 0)
+
+
+def test_a_due_scheduled_job_not_yet_staged_is_ready_from_its_scheduled_time(
+    oban: psycopg.Connection[Any],
+) -> None:
+    add(oban, state="scheduled", scheduled_in=-45, inserted_ago=3600)
+    q = read(oban)["default"]
+    assert q.ready == 1
+    assert q.oldest_ready_age_seconds is not None and 44 <= q.oldest_ready_age_seconds < 55
+
+
+def test_a_job_inserted_with_a_past_schedule_is_eligible_from_its_insert(
+    oban: psycopg.Connection[Any],
+) -> None:
+    add(oban, state="scheduled", scheduled_in=-7200, inserted_ago=30)  # GREATEST(inserted, sched)
+    q = read(oban)["default"]
+    assert q.ready == 1
+    assert q.oldest_ready_age_seconds is not None and 29 <= q.oldest_ready_age_seconds < 40
+
+
+def test_a_retry_counts_once_its_backoff_is_over(oban: psycopg.Connection[Any]) -> None:
+    add(oban, queue="due", state="retryable", scheduled_in=-5, inserted_ago=600)
+    add(oban, queue="waiting", state="retryable", scheduled_in=+600, inserted_ago=600)
+    found = read(oban)
+    assert (found["due"].ready, found["waiting"].ready) == (1, 0)
+    assert found["due"].oldest_ready_age_seconds is not None
+    assert 4 <= found["due"].oldest_ready_age_seconds < 15
+    assert found["waiting"].oldest_ready_age_seconds is None
+
+
+def test_an_executing_job_is_running_not_ready(oban: psycopg.Connection[Any]) -> None:
+    add(oban, state="executing", scheduled_in=-30)
+    q = read(oban)["default"]
+    assert (q.ready, q.running) == (0, 1)
+
+
+@pytest.mark.parametrize("state", ["completed", "discarded", "cancelled", "suspended"])
+def test_finished_and_held_jobs_are_neither_ready_nor_running(
+    oban: psycopg.Connection[Any], state: str
+) -> None:
+    add(oban, state=state, scheduled_in=-3600)
+    assert read(oban) == {}  # they do not even make their queue appear
+    q = read(oban, [QueueSelector(("default",))])["default"]
+    assert (q.ready, q.running) == (0, 0)
+
+
+def test_other_queues_are_counted_apart_and_filtered_by_selector(
+    oban: psycopg.Connection[Any],
+) -> None:
+    add(oban, queue="mailers", count=3)
+    add(oban, queue="critical", count=2)
+    add(oban, queue="low", state="scheduled", scheduled_in=+60)
+    assert read(oban, [QueueSelector(("mailers",))]).keys() == {"mailers"}
+    everything = read(oban)
+    assert {k: v.ready for k, v in everything.items()} == {"critical": 2, "low": 0, "mailers": 3}
+    nothing = read(oban, [QueueSelector(("nothing-here",))])["nothing-here"]
+    assert nothing == QueueStats("nothing-here", 0, False, None, None, 0)
+
+
+def test_wildcards_discover_queues(oban: psycopg.Connection[Any]) -> None:
+    add(oban, queue="mail_low")
+    add(oban, queue="mail_high", state="retryable", scheduled_in=-1)
+    add(oban, queue="reports", state="executing")
+    add(oban, queue="zzz_done", state="completed")
+    found = read(oban, [QueueSelector(("mail_*",)), QueueSelector(("exact",))])
+    # discovery may report more queues than the selector matches: the caller filters
+    assert {"mail_low", "mail_high", "exact"} <= found.keys()
+    assert "zzz_done" not in found
+    assert (found["mail_high"].ready, found["exact"].ready) == (1, 0)
+    assert read(oban).keys() == {"mail_high", "mail_low", "reports"}
+
+
+def test_oldest_is_found_across_any_priorities_and_states(oban: psycopg.Connection[Any]) -> None:
+    add(oban, priority=0, scheduled_in=-100)
+    add(oban, priority=9, scheduled_in=-900)
+    add(oban, priority=250, state="retryable", scheduled_in=-1200, inserted_ago=5000)  # v12+
+    add(oban, priority=3, state="scheduled", scheduled_in=-300, inserted_ago=4000)
+    add(oban, priority=3, state="scheduled", scheduled_in=+300)
+    q = read(oban)["default"]
+    assert q.ready == 4
+    assert q.oldest_ready_age_seconds is not None and 1199 <= q.oldest_ready_age_seconds < 1210
+
+
+def test_the_count_stops_at_the_cap(oban: psycopg.Connection[Any]) -> None:
+    add(oban, count=30)
+    add(oban, priority=2, count=5)
+    add(oban, state="scheduled", scheduled_in=-5, count=10)  # unstaged rows share the same cap
+    q = read(oban, cap=31)["default"]
+    assert (q.ready, q.ready_capped) == (31, True)
+    q = read(oban, cap=45)["default"]
+    assert (q.ready, q.ready_capped) == (45, True)
+    q = read(oban, cap=46)["default"]
+    assert (q.ready, q.ready_capped) == (45, False)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
+def test_naive_utc_columns_are_read_right_in_any_session_time_zone(
+    oban: psycopg.Connection[Any], zone: str
+) -> None:
+    add(oban, scheduled_in=-600)
+    add(oban, queue="later", state="scheduled", scheduled_in=+600)
+    add(oban, queue="soon", state="scheduled", scheduled_in=+3 * 3600)  # within any UTC offset
+    oban.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(zone)))
+    found = read(oban)
+    assert (found["later"].ready, found["soon"].ready) == (0, 0)
+    q = found["default"]
+    assert q.ready == 1
+    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
+    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo == UTC
+    expected = datetime.now(UTC) - timedelta(seconds=600)
+    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
+
+
+def test_a_hand_counted_mix(oban: psycopg.Connection[Any]) -> None:
+    add(oban, queue="default", count=4)  # ready
+    add(oban, queue="default", priority=3, count=2)  # ready
+    add(oban, queue="default", state="scheduled", scheduled_in=-2)  # due, unstaged: ready
+    add(oban, queue="default", state="scheduled", scheduled_in=+120, count=3)  # future
+    add(oban, queue="default", state="retryable", scheduled_in=-30, count=2)  # due: ready
+    add(oban, queue="default", state="retryable", scheduled_in=+30, count=2)  # backoff
+    add(oban, queue="default", state="executing", count=2)
+    add(oban, queue="default", state="completed", count=9)
+    add(oban, queue="default", state="discarded")
+    add(oban, queue="default", state="cancelled")
+    add(oban, queue="default", state="suspended", count=2)
+    add(oban, queue="mailers", count=7)  # ready
+    add(oban, queue="mailers", state="executing")
+    found = read(oban, [QueueSelector(("default", "mailers"))])
+    assert {k: (v.ready, v.running) for k, v in found.items()} == {
+        "default": (9, 2),
+        "mailers": (7, 1),
+    }
+
+
+def test_prefix_and_queue_names_are_identifiers_and_values_not_sql(
+    oban: psycopg.Connection[Any],
+) -> None:
+    load(oban, 14, prefix=HOSTILE_PREFIX)
+    queue = "q'; DROP TABLE oban_jobs; --"
+    add(oban, queue=queue, count=2, prefix=HOSTILE_PREFIX)
+    found = read(oban, prefix=HOSTILE_PREFIX)
+    assert found.keys() == {queue}
+    assert found[queue].ready == 2
+    assert read(oban, [QueueSelector((queue,))], prefix=HOSTILE_PREFIX)[queue].ready == 2
+    assert oban.execute("SELECT count(*) FROM public.oban_jobs").fetchone() == (0,)
+    assert detect(oban, Options(prefix=HOSTILE_PREFIX)) == (
+        f"table {HOSTILE_PREFIX}.oban_jobs (migration version 14)"
+    )
+
+
+def test_version_8_is_read_the_same_way(pg_conn: psycopg.Connection[Any]) -> None:
+    load(pg_conn, 8)
+    add(pg_conn, queue="mailers", count=2)
+    add(pg_conn, queue="mailers", state="retryable", scheduled_in=-300, inserted_ago=900)
+    add(pg_conn, queue="mailers", state="executing")
+    q = read(pg_conn)["mailers"]
+    assert (q.ready, q.running) == (3, 1)
+    assert q.oldest_ready_age_seconds is not None and 299 <= q.oldest_ready_age_seconds < 310
+
+
+def test_before_version_8_the_read_fails_and_detect_says_why(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    load(pg_conn, 7)
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (migration version 7: unsupported, needs v8+ from Oban 2.0)"
+    )
+    with pytest.raises(psycopg.errors.UndefinedColumn, match="priority"):
+        Reader(Options()).read(pg_conn, EVERY, 10)
+
+
+def test_detect_reports_the_migration_version(pg_conn: psycopg.Connection[Any]) -> None:
+    assert detect(pg_conn, Options()) is None  # empty database
+    pg_conn.execute((FIXTURES / "delayed_job.sql").read_text())
+    pg_conn.execute((FIXTURES / "river_7.sql").read_text())
+    assert detect(pg_conn, Options()) is None
+    load(pg_conn, 14, prefix="jobs")
+    load(pg_conn, 8, prefix="old")
+    assert detect(pg_conn, Options()) is None  # the oban tables are not in public
+    assert detect(pg_conn, Options(prefix="jobs")) == "table jobs.oban_jobs (migration version 14)"
+    assert detect(pg_conn, Options(prefix="old")) == "table old.oban_jobs (migration version 8)"
+    pg_conn.execute("COMMENT ON TABLE jobs.oban_jobs IS NULL")  # tables made by hand
+    assert detect(pg_conn, Options(prefix="jobs")) == (
+        "table jobs.oban_jobs (no version comment; priority column)"
+    )
