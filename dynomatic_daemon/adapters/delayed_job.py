@@ -2,7 +2,7 @@
 
 Storage contract
 - Table ``delayed_jobs`` (name and schema configurable for ``table_name_prefix`` apps). Columns
-  read: ``queue``, ``priority``, ``run_at``, ``locked_at``, ``failed_at``. Rails stores them as
+  read: ``queue``, ``run_at``, ``locked_at``, ``failed_at``. Rails stores them as
   naive UTC ``timestamp``; we compare with ``now() AT TIME ZONE 'UTC'`` so the session TimeZone
   does not matter (our own connections also run in UTC, which keeps ``timestamptz`` tables right).
 - Ready: not failed, ``run_at`` due, and not locked - or locked longer ago than ``max_run_time``
@@ -13,14 +13,17 @@ Storage contract
 - Eligible time of a job is ``run_at``: delayed_job sets it at enqueue and moves it on retry.
 
 Cost
-The stock index is ``(priority, run_at)``. The oldest ready job is found by one probe per distinct
-priority (a loose index scan), which that index serves. Counting ready and running jobs per queue
-cannot be served by stock indexes; each count stops at ``cap`` rows. On a big table add:
+delayed_job ships one index, ``(priority, run_at)``; nothing covers ``queue``, ``locked_at`` or
+``failed_at``, so with stock indexes no plan can count running or stale-locked jobs without
+reading the whole table. The read is then one pass that groups every queue (the cost of a
+peer's naive query, not more). On a big table add the one index we recommend:
 
     CREATE INDEX CONCURRENTLY index_delayed_jobs_for_dynomatic
         ON delayed_jobs (queue, locked_at, run_at) WHERE failed_at IS NULL;
 
-which makes every part of the query below an index range scan (see docs/benchmarks.md).
+The reader notices it (any index leading with ``queue, locked_at``) in the same statement and
+switches to per-queue probes that stop at ``cap``: counts, discovery and the oldest job become
+ordered index ranges. Numbers in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,22 +39,28 @@ from pydantic import Field
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
 from dynomatic_daemon.models import DEFAULT_QUEUE, QueueReading, QueueSelector, QueueStats
 
-# {t} is the table identifier. The two lock branches are written apart (rather than as one OR)
-# so that each can use the recommended index; a queue named "default" also owns NULL-queue rows.
+# {t} is the table identifier; a queue named "default" also owns NULL-queue rows. Two plans in
+# one statement, and a one-time filter runs only one: with an index leading (queue, locked_at),
+# per-queue probes that stop at the cap; without it, a single pass over the table, since no plan
+# the stock indexes allow can avoid reading every locked row, and one pass beats one per queue.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc),
--- distinct priorities by skip scan over the stock (priority, run_at) index
-prio(p) AS (
-    (SELECT priority FROM {t} ORDER BY priority LIMIT 1)
-    UNION ALL
-    SELECT (SELECT priority FROM {t} WHERE priority > prio.p ORDER BY priority LIMIT 1)
-    FROM prio WHERE prio.p IS NOT NULL
+indexed AS (
+    SELECT EXISTS (
+        SELECT 1 FROM pg_index i
+        JOIN pg_attribute q ON q.attrelid = i.indrelid AND q.attnum = i.indkey[0]
+        JOIN pg_attribute l ON l.attrelid = i.indrelid AND l.attnum = i.indkey[1]
+        WHERE i.indrelid = to_regclass(format('%%I.%%I',
+                                              COALESCE(%(schema)s::text, current_schema()),
+                                              %(table)s::text))
+          AND q.attname = 'queue' AND l.attname = 'locked_at') AS yes
 ),
--- queue names by skip scan, only when a selector needs discovery; bounded in depth
+-- queue names by skip scan over the (queue, ...) index; bounded in depth
 found(q, depth) AS (
     (SELECT queue, 1 FROM {t}
-      WHERE %(discover)s AND failed_at IS NULL AND queue IS NOT NULL ORDER BY queue LIMIT 1)
+      WHERE %(discover)s AND (SELECT yes FROM indexed) AND failed_at IS NULL
+        AND queue IS NOT NULL ORDER BY queue LIMIT 1)
     UNION ALL
     SELECT (SELECT queue FROM {t}
              WHERE failed_at IS NULL AND queue > found.q ORDER BY queue LIMIT 1), depth + 1
@@ -60,51 +69,89 @@ found(q, depth) AS (
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
-    UNION SELECT 'default' WHERE %(discover)s AND EXISTS (
+    UNION SELECT 'default' WHERE %(discover)s AND (SELECT yes FROM indexed) AND EXISTS (
         SELECT 1 FROM {t} WHERE queue IS NULL AND failed_at IS NULL)
+),
+-- each name is probed as a queue value, and "default" once more as the NULL queue
+keys(name, q) AS (
+    SELECT name, name FROM names WHERE (SELECT yes FROM indexed)
+    UNION ALL
+    SELECT 'default', NULL WHERE 'default' IN (SELECT name FROM names)
+),
+probes AS (
+  {probe_named}
+  UNION ALL
+  {probe_null}
+),
+probed AS (
+  SELECT name, sum(ready) AS ready, min(oldest) AS oldest, sum(running) AS running
+  FROM probes GROUP BY name
+),
+scanned AS (
+  SELECT COALESCE(d.queue, 'default') AS name,
+         count(*) FILTER (WHERE ready) AS ready,
+         min(d.run_at) FILTER (WHERE ready) AS oldest,
+         count(*) FILTER (WHERE d.locked_at >= c.now_utc - %(max_run_time)s::interval) AS running
+  FROM {t} d CROSS JOIN clock c
+  CROSS JOIN LATERAL (SELECT d.run_at <= c.now_utc AND (d.locked_at IS NULL
+                             OR d.locked_at < c.now_utc - %(max_run_time)s::interval) AS ready) x
+  WHERE NOT (SELECT yes FROM indexed) AND d.failed_at IS NULL
+    AND (%(discover)s OR COALESCE(d.queue, 'default') = ANY(%(names)s::text[]))
+  GROUP BY 1
+),
+found_rows AS (
+  SELECT name, ready, oldest, running FROM probed
+  UNION ALL
+  SELECT name, ready, oldest, running FROM scanned
+  UNION ALL  -- named queues the single pass found no row of
+  SELECT n, 0, NULL, 0 FROM unnest(%(names)s::text[]) n
+  WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
        EXTRACT(EPOCH FROM (c.now_utc - x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
-LEFT JOIN LATERAL (
-  SELECT n.name, r.unlocked + r.stale AS ready, o.oldest, run.running
-  FROM names n
+LEFT JOIN found_rows x ON true
+ORDER BY x.name
+"""
+
+# One queue's probes, each an ordered range of the recommended index. {match} is written out
+# twice (a queue value, the NULL queue) rather than as one OR, which would force bitmap scans.
+PROBE = """
+  SELECT k.name, r.unlocked + r.stale AS ready, LEAST(o.unlocked, o.stale) AS oldest,
+         run.running
+  FROM keys k CROSS JOIN clock c
   CROSS JOIN LATERAL (
     SELECT
-      (SELECT count(*) FROM (SELECT 1 FROM {t} d
-        WHERE (d.queue = n.name OR (n.name = 'default' AND d.queue IS NULL))
-          AND d.failed_at IS NULL AND d.locked_at IS NULL AND d.run_at <= c.now_utc
+      (SELECT count(*) FROM (SELECT 1 FROM {{t}} d
+        WHERE {match} AND d.failed_at IS NULL AND d.locked_at IS NULL AND d.run_at <= c.now_utc
         LIMIT %(cap)s) s) AS unlocked,
-      (SELECT count(*) FROM (SELECT 1 FROM {t} d
-        WHERE (d.queue = n.name OR (n.name = 'default' AND d.queue IS NULL))
-          AND d.failed_at IS NULL AND d.locked_at < c.now_utc - %(max_run_time)s::interval
-          AND d.run_at <= c.now_utc
+      (SELECT count(*) FROM (SELECT 1 FROM {{t}} d
+        WHERE {match} AND d.failed_at IS NULL
+          AND d.locked_at < c.now_utc - %(max_run_time)s::interval AND d.run_at <= c.now_utc
         LIMIT %(cap)s) s) AS stale
   ) r
   CROSS JOIN LATERAL (
-    SELECT LEAST(
-      (SELECT min(first.run_at) FROM prio CROSS JOIN LATERAL (
-          SELECT d.run_at FROM {t} d
-          WHERE d.priority = prio.p
-            AND (d.queue = n.name OR (n.name = 'default' AND d.queue IS NULL))
-            AND d.failed_at IS NULL AND d.locked_at IS NULL AND d.run_at <= c.now_utc
-          ORDER BY d.run_at LIMIT 1) first
-        WHERE prio.p IS NOT NULL),
-      (SELECT min(d.run_at) FROM {t} d
-        WHERE (d.queue = n.name OR (n.name = 'default' AND d.queue IS NULL))
-          AND d.failed_at IS NULL AND d.locked_at < c.now_utc - %(max_run_time)s::interval
-          AND d.run_at <= c.now_utc)
-    ) AS oldest
+    SELECT
+      (SELECT d.run_at FROM {{t}} d
+        WHERE {match} AND d.failed_at IS NULL AND d.locked_at IS NULL AND d.run_at <= c.now_utc
+        -- locked_at is NULL throughout, but naming it lets the index order serve the sort
+        ORDER BY d.locked_at, d.run_at LIMIT 1) AS unlocked,
+      (SELECT min(d.run_at) FROM {{t}} d
+        WHERE {match} AND d.failed_at IS NULL
+          AND d.locked_at < c.now_utc - %(max_run_time)s::interval
+          AND d.run_at <= c.now_utc) AS stale
   ) o
   CROSS JOIN LATERAL (
-    SELECT count(*) AS running FROM {t} d
-    WHERE (d.queue = n.name OR (n.name = 'default' AND d.queue IS NULL))
-      AND d.failed_at IS NULL AND d.locked_at >= c.now_utc - %(max_run_time)s::interval
+    SELECT count(*) AS running FROM {{t}} d
+    WHERE {match} AND d.failed_at IS NULL
+      AND d.locked_at >= c.now_utc - %(max_run_time)s::interval
   ) run
-) x ON true
-ORDER BY x.name
+  WHERE {key}
 """
+QUERY = READ_SQL.replace(
+    "{probe_named}", PROBE.format(match="d.queue = k.q", key="k.q IS NOT NULL")
+).replace("{probe_null}", PROBE.format(match="d.queue IS NULL", key="k.q IS NULL"))
 
 MAX_DISCOVERED_QUEUES = 500
 
@@ -140,13 +187,15 @@ class Reader:
             if options.schema_name
             else sql.Identifier(options.table)
         )
-        self._query = sql.SQL(READ_SQL).format(t=table)
+        self._query = sql.SQL(QUERY).format(t=table)
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         names = sorted({n for s in selectors for n in s.exact_names})
         params = {
+            "schema": self.options.schema_name,
+            "table": self.options.table,
             "names": names,
             "discover": any(s.needs_discovery for s in selectors),
             "max_queues": MAX_DISCOVERED_QUEUES,

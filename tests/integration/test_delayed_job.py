@@ -17,9 +17,18 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "delayed_job.sql"
 EVERY = [QueueSelector(None)]
 
 
-@pytest.fixture
-def dj(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+RECOMMENDED_INDEX = """
+CREATE INDEX index_delayed_jobs_for_dynomatic
+    ON delayed_jobs (queue, locked_at, run_at) WHERE failed_at IS NULL
+"""
+
+
+@pytest.fixture(params=["stock indexes", "recommended index"])
+def dj(pg_conn: psycopg.Connection[Any], request: pytest.FixtureRequest) -> psycopg.Connection[Any]:
+    """Every case runs twice: on the single-pass plan and on the per-queue probes."""
     pg_conn.execute(FIXTURE.read_text())
+    if request.param == "recommended index":
+        pg_conn.execute(RECOMMENDED_INDEX)
     return pg_conn
 
 
@@ -187,6 +196,7 @@ def test_a_hand_counted_mix(dj: psycopg.Connection[Any]) -> None:
 def test_schema_and_table_names_are_identifiers_not_sql(dj: psycopg.Connection[Any]) -> None:
     dj.execute('CREATE SCHEMA "odd; schema"')
     dj.execute('CREATE TABLE "odd; schema"."jobs""x" (LIKE delayed_jobs INCLUDING ALL)')
+    # the copy keeps (or lacks) the recommended index, so both plans see hostile names
     dj.execute(
         'INSERT INTO "odd; schema"."jobs""x" (handler, queue, run_at, created_at, updated_at)'
         " VALUES ('h', 'q''; DROP TABLE delayed_jobs; --', now() AT TIME ZONE 'UTC',"
