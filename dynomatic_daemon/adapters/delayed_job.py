@@ -76,7 +76,7 @@ names(name) AS (
 keys(name, q) AS (
     SELECT name, name FROM names WHERE (SELECT yes FROM indexed)
     UNION ALL
-    SELECT 'default', NULL WHERE 'default' IN (SELECT name FROM names)
+    SELECT 'default', NULL WHERE (SELECT yes FROM indexed) AND 'default' IN (SELECT name FROM names)
 ),
 probes AS (
   {probe_named}

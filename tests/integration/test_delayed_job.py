@@ -74,6 +74,8 @@ def read(
 ) -> dict[str, QueueStats]:
     adapter = Reader(Options.model_validate(options))
     reading = adapter.read(conn, selectors or EVERY, cap)
+    names = [q.queue for q in reading.queues]
+    assert len(names) == len(set(names)), f"a queue reported twice: {names}"
     return {q.queue: q for q in reading.queues}
 
 
