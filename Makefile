@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LINT_PATHS := dynomatic_daemon tests $(wildcard benchmarks)
 
 .DEFAULT_GOAL := test
-.PHONY: test lint typecheck venv demo bench clean distclean
+.PHONY: test lint typecheck venv demo bench bench-adapters soak clean distclean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -37,11 +37,13 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/dynomatic demo
 
 bench: venv
-	@if [ -f benchmarks/__main__.py ]; then \
-		$(BIN)/python -m benchmarks; \
-	else \
-		echo "no benchmarks yet (benchmarks/__main__.py is missing); nothing to run"; \
-	fi
+	$(BIN)/python -m benchmarks
+
+bench-adapters: venv
+	$(BIN)/python -m benchmarks.adapters
+
+soak: venv
+	$(BIN)/python -m benchmarks.chaos
 
 # Build output and tool caches; the virtualenv stays (see distclean).
 clean:

@@ -78,7 +78,7 @@ class DatabaseSettings(_Frozen):
 
 
 class DaemonSettings(_Frozen):
-    interval_seconds: Annotated[float, Field(ge=0.05, le=3600)] = 10.0
+    interval_seconds: Annotated[float, Field(ge=0.01, le=3600)] = 10.0
     dry_run: bool = False
     log_format: Literal["auto", "logfmt", "console", "json"] = "auto"
     stalled_after_intervals: Annotated[int, Field(ge=1, le=1000)] = 3

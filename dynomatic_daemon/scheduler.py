@@ -21,9 +21,11 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from dynomatic_daemon import memory
 from dynomatic_daemon.clock import Clock
 
 SHUTDOWN_GRACE_SECONDS = 4.0
+RELEASE_EVERY_TICKS = 1000  # after the first tick, then now and then
 
 
 class DaemonLoop:
@@ -45,6 +47,7 @@ class DaemonLoop:
         self._busy = threading.Lock()
         self._stopping = stopping or threading.Event()
         self._last_done = self._clock.monotonic()
+        self._ticks = 0
         self._scheduler = BlockingScheduler(
             executors={
                 "default": ThreadPoolExecutor(max_workers=1),
@@ -100,6 +103,9 @@ class DaemonLoop:
                 self._log.error("tick_failed", error=f"{type(exc).__name__}: {exc}")
             else:
                 self._last_done = self._clock.monotonic()
+                self._ticks += 1
+                if self._ticks % RELEASE_EVERY_TICKS == 1:
+                    memory.release()
 
     def _watch(self) -> None:
         silent = self._clock.monotonic() - self._last_done
