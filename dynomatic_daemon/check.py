@@ -32,10 +32,14 @@ class _Report:
         return True
 
 
-def run_checks(settings: Settings, ticker: Ticker, out: TextIO) -> bool:
+def run_checks(
+    settings: Settings, ticker: Ticker, out: TextIO, detected: dict[str, str] | None = None
+) -> bool:
     report = _Report(out)
     print(f"dynomatic check: app {settings.heroku.app}", file=out)
     report.line(True, "config", f"{len(settings.process)} process type(s)")
+    for name, evidence in (detected or {}).items():
+        report.line(True, "auto-detected adapter", f"{name}: found {evidence}")
     for name, database in ticker.databases.items():
         report.attempt(f"database for {name}", partial(_database, database))
     for name in ticker.adapters:

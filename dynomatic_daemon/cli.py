@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 class Built:
     ticker: Ticker
     stack: ExitStack
+    detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
 
 
 def build(
@@ -116,7 +117,7 @@ def build(
         return by_env[env_name]
 
     try:
-        settings = resolve_auto(settings, database_for)
+        settings, detected = resolve_auto(settings, database_for)
         used = sorted({p.adapter for p in settings.process})
         readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
         databases = {name: database_for(name) for name in used}
@@ -132,7 +133,7 @@ def build(
         )
         stack.callback(leadership.close)
     ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
-    return Built(ticker, stack)
+    return Built(ticker, stack, detected)
 
 
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
@@ -235,5 +236,5 @@ def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args, stream=sys.stderr)
     built = build(settings, log, lock=False)
     with built.stack:
-        ok = run_checks(settings, built.ticker, sys.stdout)
+        ok = run_checks(built.ticker.settings, built.ticker, sys.stdout, built.detected)
     return EXIT_OK if ok else EXIT_FAILURE

@@ -34,11 +34,14 @@ def _prober(name: str, options: AdapterOptions) -> Callable[[psycopg.Connection[
     return lambda conn: detect(conn, options)
 
 
-def resolve_auto(settings: Settings, database_for: Callable[[str], Database]) -> Settings:
-    """Settings with every ``adapter = "auto"`` replaced by the one library found."""
+def resolve_auto(
+    settings: Settings, database_for: Callable[[str], Database]
+) -> tuple[Settings, dict[str, str]]:
+    """Settings with every ``adapter = "auto"`` replaced by the one library found, and what
+    was found (empty when nothing was auto)."""
     auto = [i for i, p in enumerate(settings.process) if p.adapter == catalog.AUTO]
     if not auto:
-        return settings
+        return settings, {}
     found = findings(settings, database_for)
     if len(found) != 1:
         raise ConfigError([Problem(f"process[{i}].adapter", explain(found)) for i in auto])
@@ -47,7 +50,7 @@ def resolve_auto(settings: Settings, database_for: Callable[[str], Database]) ->
         p.model_copy(update={"adapter": name}) if p.adapter == catalog.AUTO else p
         for p in settings.process
     )
-    return settings.model_copy(update={"process": procs})
+    return settings.model_copy(update={"process": procs}), found
 
 
 def explain(found: dict[str, str]) -> str:

@@ -183,3 +183,13 @@ def test_auto_detects_delayed_job(
     assert cli.main(["once", "--dry-run", "--json", "--config", str(configured)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [p["adapter"] for p in doc["processes"]] == ["delayed_job", "delayed_job"]
+
+
+def test_check_says_what_auto_detection_found(
+    configured: Path, standin: HerokuStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configured.write_text(CONFIG.replace('adapter = "delayed_job"\n', ""))
+    assert cli.main(["check", "--config", str(configured)]) == 0
+    out = capsys.readouterr().out
+    assert "ok    auto-detected adapter: delayed_job: found table" in out
+    assert "run_at, locked_at, failed_at" in out
