@@ -263,16 +263,26 @@ class EmbeddedPostgres:
             "--no-sync",
             "--no-instructions",
         ]
-        result = subprocess.run(  # noqa: S603 - our own binary and arguments
+        # initdb runs a postgres child of its own: in its own process group, a signal that
+        # interrupts us can take both down before the directory is removed.
+        proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             command,
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
-            check=False,
+            start_new_session=True,
             **self._child_kwargs(),
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stderr.strip()}")
+        try:
+            _, stderr = proc.communicate(timeout=120)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if proc.returncode != 0:
+            raise RuntimeError(f"initdb failed ({proc.returncode}):\n{stderr.strip()}")
 
     def _child_kwargs(self) -> dict[str, Any]:
         # PG* variables (PGDATA, PGPORT, ...) in our environment must not steer the server.
