@@ -73,10 +73,12 @@ class Rig:
     def drain(self) -> None:
         self.admin.execute("DELETE FROM delayed_jobs")
 
-    def spawn(self, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, config: Path, log: Path, python: Path | str = sys.executable
+    ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
-                sys.executable,
+                str(python),
                 "-m",
                 "dynomatic_daemon",
                 "run",

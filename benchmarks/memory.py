@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import prodvenv
 from benchmarks.harness import config_text, rig
 from benchmarks.report import print_table, table, update_section
 
@@ -37,12 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
     parser.add_argument("--ticks", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=0.01)
+    parser.add_argument(
+        "--dev-venv", action="store_true", help="run the daemon from this venv, test tools and all"
+    )
     args = parser.parse_args(argv)
+    python = sys.executable if args.dev_venv else prodvenv.python()
     samples: list[tuple[int, float]] = []
     with tempfile.TemporaryDirectory() as tmp, rig(Path(tmp)) as r:
         r.enqueue(15)  # a steady queue: 5 dynos, decided afresh every tick
         log = Path(tmp) / "memory.log"
-        proc = r.spawn(r.config(config_text(args.interval)), log)
+        proc = r.spawn(r.config(config_text(args.interval)), log, python)
         started = time.monotonic()
         try:
             while (done := ticks_done(log)) < args.ticks and time.monotonic() - started < 900:
@@ -75,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         "## Memory\n\n"
         f"`python -m benchmarks.memory`: `dynomatic run` as a process at interval "
         f"{args.interval:g} s for {args.ticks:,} ticks against real PostgreSQL and the stand-in, "
-        "RSS from /proc every 0.25 s; warm-up is the first 10 % of ticks.\n\n"
+        "RSS from /proc every 0.25 s; warm-up is the first 10 % of ticks. The daemon runs from "
+        + (
+            "the development venv"
+            if args.dev_venv
+            else "`.venv-bench`, a venv holding only the runtime dependencies (`pip install .`)"
+        )
+        + ".\n\n"
         + table(["measure", "value"], rows),
     )
     return 0

@@ -11,12 +11,13 @@ An adapter module ``dynomatic_daemon/adapters/<name>.py`` exports:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
-from dynomatic_daemon.models import QueueReading, QueueSelector
+from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
 
 IDENTIFIER = Annotated[str, Field(min_length=1, max_length=63)]
 
@@ -43,3 +44,32 @@ class AdapterModule(Protocol):
     Options: type[AdapterOptions]
     Reader: Callable[[Any], QueueReader]
     detect: Callable[[psycopg.Connection[Any], Any], str | None]
+
+
+def reading(adapter: str, rows: Sequence[tuple[Any, ...]], cap: int) -> QueueReading:
+    """The reading from rows shaped ``db_now, queue, ready, oldest, age, running[, ...]``.
+
+    Every read statement returns one row even with nothing to report (``queue`` NULL), so that
+    the database clock comes back; ``ready`` is cut to ``cap`` and flagged as capped there."""
+    stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
+    db_now: datetime = rows[0][0]  # now() is timestamptz, so aware
+    return QueueReading(adapter, db_now.astimezone(UTC), stats)
+
+
+def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
+    _db_now, name, ready, oldest, age, running = row[:6]
+    return QueueStats(
+        queue=str(name),
+        ready=min(int(ready), cap),
+        ready_capped=int(ready) >= cap,
+        oldest_eligible_at=aware_utc(oldest),
+        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
+        running=None if running is None else int(running),
+    )
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    """Naive values hold UTC (the Rails and Oban convention); aware ones are converted."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

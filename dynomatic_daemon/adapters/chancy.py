@@ -41,15 +41,14 @@ with JIT on, compiling it costs ~25 ms a tick against ~1-5 ms of execution.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {queues} are table identifiers. "state IN ('pending', 'retrying')" is the fetch
 # index's predicate, spelled out in every probe (next to an equality on state where there is
@@ -212,8 +211,7 @@ class Reader:
         with conn.cursor() as cur:
             cur.execute(self._query, params)
             rows = cur.fetchall()
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
+        return reading(self.name, rows, cap)
 
 
 def _table(options: Options, suffix: str) -> sql.Identifier:
@@ -221,21 +219,3 @@ def _table(options: Options, suffix: str) -> sql.Identifier:
     if options.schema_name:
         return sql.Identifier(options.schema_name, name)
     return sql.Identifier(name)
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -52,16 +52,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
 from dynomatic_daemon.errors import QueueReadError
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 MAX_DISCOVERED_QUEUES = 500
 
@@ -270,8 +269,7 @@ class Reader:
         except (errors.UndefinedTable, errors.UndefinedColumn):
             self._query = None  # migrated under us: inspect the table again next time
             raise
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
+        return reading(self.name, rows, cap)
 
     def _prepare(self, conn: psycopg.Connection[Any]) -> sql.Composed:
         layout = layout_of(conn, self.options)
@@ -299,21 +297,3 @@ def _regclass(options: Options, table: str) -> str:
     """A name for to_regclass that resolves as the query's identifier does."""
     parts = [options.schema_name, table] if options.schema_name else [table]
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -50,15 +50,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # Base tables (not the v0.16+ `jobs` view) of the schema that carry a column telling layouts apart.
 LAYOUT_SQL = """
@@ -283,8 +282,7 @@ class Reader:
             # graphile-worker was migrated under us: every layout change renames something
             self._use(probe_layout(conn, self.options.schema_name))
             rows = self._execute(conn, params)
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
+        return reading(self.name, rows, cap)
 
     def _execute(
         self, conn: psycopg.Connection[Any], params: dict[str, Any]
@@ -292,19 +290,3 @@ class Reader:
         with conn.cursor() as cur:
             cur.execute(self._query, params)
             return cur.fetchall()
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)

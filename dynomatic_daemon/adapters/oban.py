@@ -48,8 +48,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dynomatic_daemon.adapters._state_queue import reading
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {job}: the table; {state}: the enum type (a literal of another type would not use the index).

@@ -43,15 +43,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # The columns of {schema}.job and .queue that tell the layouts apart, e.g. 'blocked,start_after'.
 LAYOUT_SQL = """
@@ -247,8 +246,7 @@ class Reader:
         if seen != self._layout.columns:
             self._use(LAYOUTS.get(seen))  # a migration that only added columns (12.19: blocked)
             rows = self._execute(conn, params)
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
+        return reading(self.name, rows, cap)
 
     def _execute(
         self, conn: psycopg.Connection[Any], params: dict[str, Any]
@@ -256,19 +254,3 @@ class Reader:
         with conn.cursor() as cur:
             cur.execute(self._query, params)
             return cur.fetchall()
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running, _layout = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=None if running is None else int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)

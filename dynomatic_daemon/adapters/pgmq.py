@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors, sql
 
-from dynomatic_daemon.adapters.base import AdapterOptions
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.adapters.base import AdapterOptions, reading
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 SCHEMA = "pgmq"
 QUEUE_LIST_TTL_SECONDS = 60.0
@@ -116,8 +115,7 @@ class Reader:
         except errors.UndefinedTable:
             self._list_queues(conn, now)  # a queue was dropped since the list was read
             rows = self._execute(conn, selectors, cap)
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
+        return reading(self.name, rows, cap)
 
     def _list_queues(self, conn: psycopg.Connection[Any], now: float) -> None:
         rows = conn.execute(QUEUES_SQL).fetchall()
@@ -144,19 +142,3 @@ class Reader:
         with conn.cursor() as cur:
             cur.execute(query, params)
             return cur.fetchall()
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)

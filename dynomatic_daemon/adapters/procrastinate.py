@@ -51,15 +51,14 @@ this statement on every read (~0.3 s); the daemon's connections should run with 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
-from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {events} are table identifiers. Lock-free jobs skip the lock subqueries through the
 # OR; the two NOT EXISTS are the two arms of procrastinate_fetch_job_v2's, split so that the cheap
@@ -208,21 +207,4 @@ class Reader:
         with conn.cursor() as cur:
             cur.execute(self._query, params)
             rows = cur.fetchall()
-        stats = tuple(_stats(row, cap) for row in rows if row[1] is not None)
-        return QueueReading(self.name, rows[0][0], stats)
-
-
-def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
-    _db_now, name, ready, oldest, age, running = row
-    return QueueStats(
-        queue=str(name),
-        ready=min(int(ready), cap),
-        ready_capped=int(ready) >= cap,
-        oldest_eligible_at=_aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
-        running=int(running),
-    )
-
-
-def _aware_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+        return reading(self.name, rows, cap)

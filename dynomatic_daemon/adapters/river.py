@@ -39,8 +39,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters._state_queue import reading
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {job}, {queue_table}: tables; {state}: the enum type (a state literal of another type would not
