@@ -7,10 +7,13 @@ Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from dynomatic_daemon.clock import Clock, SystemClock
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.detect import resolve_auto
-from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.errors import ConfigError, QueueReadError
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.leader import Leadership
@@ -156,9 +159,32 @@ def secrets_of(settings: config.Settings) -> list[str]:
     return found
 
 
+def _build_when_ready(settings: config.Settings, log: Any) -> Built | None:
+    """Build, waiting out a database that cannot answer auto-detection yet (a restart, say):
+    a daemon that exits on a database fault would only be restarted into the same fault."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for attempt in itertools.count():
+            try:
+                return build(settings, log, lock=True)
+            except QueueReadError as exc:
+                wait = min(60.0, 2.0**attempt)
+                log.error("startup_waiting_for_database", error=str(exc), retry_in_seconds=wait)
+                if stop.wait(wait):
+                    return None
+        return None  # unreachable; keeps mypy sure of the return type
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args)
-    built = build(settings, log, lock=True)
+    built = _build_when_ready(settings, log)
+    if built is None:
+        log.info("daemon_stopped")
+        return EXIT_OK
     with built.stack:
         log.info(
             "daemon_started",

@@ -154,3 +154,19 @@ def test_no_secret_appears_in_any_output_whatever_fails(
         text = proc.output()
         assert API_KEY not in text and DB_PASSWORD not in text, text
         assert proc.proc.returncode in (0, 1)
+
+
+def test_auto_detection_waits_for_a_database_that_is_down(
+    tmp_path: Path, standin: HerokuStandIn, daemon_env: dict[str, str], spawn: Any
+) -> None:
+    path = tmp_path / "dynomatic.toml"
+    path.write_text(CONFIG.replace('adapter = "delayed_job"\n', ""))  # adapter = "auto"
+    env = {**daemon_env, "DATABASE_URL": "postgresql://postgres:x@127.0.0.1:1/none"}
+    daemon = spawn(["run", "--config", str(path), "--log-format", "json"], env, "auto-down")
+    assert standin.wait_for(lambda: len(daemon.events("startup_waiting_for_database")) >= 2, 15), (
+        daemon.output()
+    )
+    assert daemon.alive()
+    code, took = daemon.stop()
+    assert (code, took < 5) == (0, True)
+    assert standin.requests == []
