@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import hmac
 import json
-import re
 import signal
 import socket
 import socketserver
@@ -34,30 +33,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 
+from dynomatic_daemon.demo.formation_contract import (
+    SINGLE_DYNO_SIZES,
+    TYPE_PATTERN,
+    Invalid,
+    canonical_size,
+    parse_updates,
+    size_id,
+)
+
 HOST = "127.0.0.1"
 DEFAULT_API_KEY = "standin-api-key"
 MEDIA_TYPE = "application/vnd.heroku+json"
-SIZES = (
-    "Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L",
-    "Performance-L-RAM", "Performance-XL", "Performance-2XL", "Private-S", "Private-M",
-    "Private-L", "Shield-S", "Shield-M", "Shield-L",
-)  # fmt: skip
-SINGLE_DYNO_SIZES = frozenset({"Eco", "Basic"})
 DEFAULT_SIZE = "Standard-1X"
 MAX_DELAY_SECONDS = 30.0
 MAX_BODY_BYTES = 1 << 20
 # Bounds memory when run by hand for hours; tests never get near it.
 MAX_RECORDED = 10_000
-_TYPE_PATTERN = re.compile(r"[-\w]{1,128}")
-_UPDATE_KEYS = frozenset({"type", "quantity", "dyno_size"})
-_ALLOWED = "type, quantity, dyno_size"
-
-
-def _size_id(name: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"standin:dyno-size:{name}"))
-
-
-_SIZE_BY_KEY = {name.lower(): name for name in SIZES} | {_size_id(n): n for n in SIZES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +102,6 @@ class _Reply:
         return self.body.encode() if isinstance(self.body, str) else json.dumps(self.body).encode()
 
 
-class _Invalid(Exception):
-    """A Batch Update body Heroku would answer with 422 invalid_params."""
-
-
 def _error(
     status: int, error_id: str, message: str, headers: Mapping[str, str] | None = None
 ) -> _Reply:
@@ -124,60 +112,6 @@ def _error(
 def _with_headers(reply: _Reply, headers: Mapping[str, str]) -> _Reply:
     """The reply with ``headers`` added where it does not already set them."""
     return _Reply(reply.status, reply.body, dict(headers) | reply.headers, reply.delay)
-
-
-def _canonical_size(name: str) -> str:
-    """Heroku's spelling of a size name given in any case ("basic" -> "Basic")."""
-    try:
-        return _SIZE_BY_KEY[name.lower()]
-    except KeyError:
-        raise ValueError(f"No such size as {name}.") from None
-
-
-def _parse_updates(body: Any) -> list[tuple[str, int | None, str | None]]:
-    """Check a Batch Update body against the schema contract; (type, quantity, size) per item.
-
-    Stricter than the schema in three ways a real client should never trip over: no top-level key
-    but ``updates``, no negative quantity, and ``dyno_size`` must name a known size.
-    """
-    if not isinstance(body, dict):
-        raise _Invalid("Request body must be a JSON object.")
-    if "updates" not in body:
-        raise _Invalid("Missing required param: updates.")
-    if extra := sorted(set(body) - {"updates"}):
-        raise _Invalid(f"Unexpected top-level keys {extra}; only 'updates' is allowed.")
-    if not isinstance(body["updates"], list):
-        raise _Invalid("'updates' must be an array.")
-    return [_parse_item(i, item) for i, item in enumerate(body["updates"])]
-
-
-def _parse_item(i: int, item: Any) -> tuple[str, int | None, str | None]:
-    if not isinstance(item, dict):
-        raise _Invalid(f"updates[{i}] must be an object.")
-    if extra := sorted(set(item) - _UPDATE_KEYS):
-        raise _Invalid(f"updates[{i}] has unexpected keys {extra}; allowed: {_ALLOWED}.")
-    ptype = item.get("type")
-    if not isinstance(ptype, str) or not _TYPE_PATTERN.fullmatch(ptype):
-        raise _Invalid(f"updates[{i}].type must be a process type name (string), got {ptype!r}.")
-    quantity = item.get("quantity")
-    # JSON true/false decode to bool, which Python counts as int; the schema does not.
-    if "quantity" in item and (type(quantity) is not int or quantity < 0):
-        raise _Invalid(f"updates[{i}].quantity must be a non-negative integer, got {quantity!r}.")
-    size = _parse_dyno_size(i, item["dyno_size"]) if "dyno_size" in item else None
-    return ptype, quantity, size
-
-
-def _parse_dyno_size(i: int, value: Any) -> str:
-    if not isinstance(value, dict):
-        raise _Invalid(f"updates[{i}].dyno_size must be an object with 'id' or 'name'.")
-    key = value.get("name", value.get("id"))
-    named = [value[k] for k in ("id", "name") if k in value]
-    if not isinstance(key, str) or not all(isinstance(v, str) for v in named):
-        raise _Invalid(f"updates[{i}].dyno_size must name a size by 'id' or 'name' (strings).")
-    try:
-        return _canonical_size(key)
-    except ValueError as exc:
-        raise _Invalid(str(exc)) from None
 
 
 def _accepts_v3(accept: str) -> bool:
@@ -204,7 +138,7 @@ class HerokuStandIn:
         sizes = dict(sizes or {})
         if unknown := sorted(set(sizes) - set(quantities)):
             raise ValueError(f"sizes given for process types not in the formation: {unknown}")
-        if bad := sorted(t for t in quantities if not _TYPE_PATTERN.fullmatch(t)):
+        if bad := sorted(t for t in quantities if not TYPE_PATTERN.fullmatch(t)):
             raise ValueError(f"process type names must match ^[-\\w]{{1,128}}$: {bad}")
         self.app = app
         self.app_id = str(uuid.uuid4())
@@ -214,7 +148,7 @@ class HerokuStandIn:
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._processes = {
-            t: _Process(t, _checked_quantity(q), _canonical_size(sizes.get(t, DEFAULT_SIZE)))
+            t: _Process(t, _checked_quantity(q), canonical_size(sizes.get(t, DEFAULT_SIZE)))
             for t, q in quantities.items()
         }
         self._remaining = rate_limit
@@ -394,8 +328,8 @@ class HerokuStandIn:
 
     def _batch_update(self, body: Any) -> _Reply:
         try:
-            updates = _parse_updates(body)
-        except _Invalid as exc:
+            updates = parse_updates(body)
+        except Invalid as exc:
             return _error(422, "invalid_params", str(exc))
         for ptype, quantity, size in updates:
             if ptype not in self._processes:
@@ -422,7 +356,7 @@ class HerokuStandIn:
             "app": {"id": self.app_id, "name": self.app},
             "command": f"bin/{p.type}",
             "created_at": p.created_at,
-            "dyno_size": {"id": _size_id(p.size), "name": p.size},
+            "dyno_size": {"id": size_id(p.size), "name": p.size},
             "id": p.id,
             "quantity": p.quantity,
             "size": p.size,
