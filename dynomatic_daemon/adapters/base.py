@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 import psycopg
+from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
 from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
@@ -44,6 +45,11 @@ class AdapterModule(Protocol):
     Options: type[AdapterOptions]
     Reader: Callable[[Any], QueueReader]
     detect: Callable[[psycopg.Connection[Any], Any], str | None]
+
+
+def qualified(schema: str | None, name: str) -> sql.Identifier:
+    """``schema.name``, or ``name`` alone to follow the search_path as the library does."""
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)
 
 
 def reading(adapter: str, rows: Sequence[tuple[Any, ...]], cap: int) -> QueueReading:

@@ -47,7 +47,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {queues} are table identifiers. "state IN ('pending', 'retrying')" is the fetch
@@ -215,7 +215,4 @@ class Reader:
 
 
 def _table(options: Options, suffix: str) -> sql.Identifier:
-    name = options.prefix + suffix
-    if options.schema_name:
-        return sql.Identifier(options.schema_name, name)
-    return sql.Identifier(name)
+    return qualified(options.schema_name, options.prefix + suffix)

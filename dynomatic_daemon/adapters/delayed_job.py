@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier; a queue named "default" also owns NULL-queue rows. Two plans in
@@ -181,12 +181,7 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        table = (
-            sql.Identifier(options.schema_name, options.table)
-            if options.schema_name
-            else sql.Identifier(options.table)
-        )
-        self._query = sql.SQL(QUERY).format(t=table)
+        self._query = sql.SQL(QUERY).format(t=qualified(options.schema_name, options.table))
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int

@@ -58,7 +58,7 @@ import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -289,8 +289,7 @@ class Reader:
         return self._query
 
     def _identifier(self, table: str) -> sql.Identifier:
-        schema = self.options.schema_name
-        return sql.Identifier(schema, table) if schema else sql.Identifier(table)
+        return qualified(self.options.schema_name, table)
 
 
 def _regclass(options: Options, table: str) -> str:

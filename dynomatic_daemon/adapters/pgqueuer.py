@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "status = 'queued'" matches the partial indexes' predicate.
@@ -156,7 +156,7 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        table = sql.Identifier(*filter(None, (options.schema_name, options.queue_table)))
+        table = qualified(options.schema_name, options.queue_table)
         self._query = sql.SQL(READ_SQL).format(t=table)
 
     def read(

@@ -57,7 +57,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {events} are table identifiers. Lock-free jobs skip the lock subqueries through the
@@ -188,8 +188,8 @@ class Reader:
     def __init__(self, options: Options) -> None:
         self.options = options
         schema = options.schema_name
-        jobs = sql.Identifier(*filter(None, (schema, "procrastinate_jobs")))
-        events = sql.Identifier(*filter(None, (schema, "procrastinate_events")))
+        jobs = qualified(schema, "procrastinate_jobs")
+        events = qualified(schema, "procrastinate_events")
         unblocked = sql.SQL(UNBLOCKED).format(jobs=jobs)
         self._query = sql.SQL(READ_SQL).format(jobs=jobs, events=events, unblocked=unblocked)
 

@@ -51,7 +51,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "locked_at IS NULL" is the predicate of both qc indexes.
@@ -139,12 +139,7 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        table = (
-            sql.Identifier(options.schema_name, options.table)
-            if options.schema_name
-            else sql.Identifier(options.table)
-        )
-        self._query = sql.SQL(READ_SQL).format(t=table)
+        self._query = sql.SQL(READ_SQL).format(t=qualified(options.schema_name, options.table))
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int

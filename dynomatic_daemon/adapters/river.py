@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {job}, {queue_table}: tables; {state}: the enum type (a state literal of another type would not
@@ -137,9 +137,7 @@ class Options(AdapterOptions):
 
 
 def _name(options: Options, table: str) -> sql.Identifier:
-    if options.schema_name:
-        return sql.Identifier(options.schema_name, table)
-    return sql.Identifier(table)
+    return qualified(options.schema_name, table)
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:

@@ -49,7 +49,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 READ_SQL = """
@@ -192,7 +192,4 @@ _TABLE_KEYS = {
 
 
 def _table(options: Options, suffix: str) -> sql.Identifier:
-    name = options.table_prefix + suffix
-    if options.schema_name:
-        return sql.Identifier(options.schema_name, name)
-    return sql.Identifier(name)
+    return qualified(options.schema_name, options.table_prefix + suffix)
