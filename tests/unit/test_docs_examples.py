@@ -14,7 +14,7 @@ from dynomatic_daemon.process_config import ProcessSettings
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```toml\n(.*?)```", re.S)
 # "# key = value  # comment" lines inside a block document optional keys: check those too
-OPTIONAL_KEY = re.compile(r"^# (\w+ = [^#\n]+?)(\s+#.*)?$", re.M)
+OPTIONAL_KEY = re.compile(r"^# (\w+ = [^#\n]+?)([ \t]+#[^\n]*)?$", re.M)
 
 
 def blocks() -> list[str]:
