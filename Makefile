@@ -34,7 +34,7 @@ test: lint typecheck
 	$(BIN)/pytest
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/dynomatic demo
+	$(BIN)/dynomatic demo $(DEMO_ARGS)
 
 bench: venv
 	$(BIN)/python -m benchmarks

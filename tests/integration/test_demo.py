@@ -246,7 +246,7 @@ def test_readme_quick_start_is_make_demo_then_make_test(tmp_path: Path) -> None:
     venv = tmp_path / "fresh-venv"
     demo = dry_run("demo", venv)
     assert_in_order(demo, [r"-m venv .*fresh-venv$", r"pip install .*-e '\.\[demo\]'",
-                           r"fresh-venv/bin/dynomatic demo$"])  # fmt: skip
+                           r"fresh-venv/bin/dynomatic demo\s*$"])  # fmt: skip
     test = dry_run("test", venv)
     assert_in_order(test, [r"-m venv .*fresh-venv$", r"pip install .*-e '\.\[dev\]'",
                            r"bin/ruff check", r"bin/mypy", r"bin/pytest"])  # fmt: skip
