@@ -10,11 +10,23 @@ from __future__ import annotations
 
 from dynomatic_daemon.demo.workloads.base import Claimed, SqlWorkload, Workload
 from dynomatic_daemon.demo.workloads.delayed_job import WORKLOAD as DELAYED_JOB
+from dynomatic_daemon.demo.workloads.good_job import WORKLOAD as GOOD_JOB
+from dynomatic_daemon.demo.workloads.graphile_worker import WORKLOAD as GRAPHILE_WORKER
 from dynomatic_daemon.demo.workloads.oban import WORKLOAD as OBAN
+from dynomatic_daemon.demo.workloads.pgboss import WORKLOAD as PGBOSS
+from dynomatic_daemon.demo.workloads.pgmq import WORKLOAD as PGMQ
+from dynomatic_daemon.demo.workloads.que import WORKLOAD as QUE
 from dynomatic_daemon.demo.workloads.queue_classic import WORKLOAD as QUEUE_CLASSIC
 from dynomatic_daemon.demo.workloads.river import WORKLOAD as RIVER
+from dynomatic_daemon.demo.workloads.solid_queue import WORKLOAD as SOLID_QUEUE
 
 __all__ = ["WORKLOADS", "Claimed", "SqlWorkload", "Workload"]
 
 # The order is the order --adapter lists them in.
-WORKLOADS: dict[str, Workload] = {w.adapter: w for w in (DELAYED_JOB, QUEUE_CLASSIC, RIVER, OBAN)}
+WORKLOADS: dict[str, Workload] = {
+    w.adapter: w
+    for w in (
+        DELAYED_JOB, GOOD_JOB, QUE, SOLID_QUEUE, QUEUE_CLASSIC, RIVER, OBAN, PGBOSS,
+        GRAPHILE_WORKER, PGMQ,
+    )
+}  # fmt: skip
