@@ -9,12 +9,15 @@ very row states it meets in production. Adding a library is one module here that
 from __future__ import annotations
 
 from dynomatic_daemon.demo.workloads.base import Claimed, SqlWorkload, Workload
+from dynomatic_daemon.demo.workloads.chancy import WORKLOAD as CHANCY
 from dynomatic_daemon.demo.workloads.delayed_job import WORKLOAD as DELAYED_JOB
 from dynomatic_daemon.demo.workloads.good_job import WORKLOAD as GOOD_JOB
 from dynomatic_daemon.demo.workloads.graphile_worker import WORKLOAD as GRAPHILE_WORKER
 from dynomatic_daemon.demo.workloads.oban import WORKLOAD as OBAN
 from dynomatic_daemon.demo.workloads.pgboss import WORKLOAD as PGBOSS
 from dynomatic_daemon.demo.workloads.pgmq import WORKLOAD as PGMQ
+from dynomatic_daemon.demo.workloads.pgqueuer import WORKLOAD as PGQUEUER
+from dynomatic_daemon.demo.workloads.procrastinate import WORKLOAD as PROCRASTINATE
 from dynomatic_daemon.demo.workloads.que import WORKLOAD as QUE
 from dynomatic_daemon.demo.workloads.queue_classic import WORKLOAD as QUEUE_CLASSIC
 from dynomatic_daemon.demo.workloads.river import WORKLOAD as RIVER
@@ -26,7 +29,7 @@ __all__ = ["WORKLOADS", "Claimed", "SqlWorkload", "Workload"]
 WORKLOADS: dict[str, Workload] = {
     w.adapter: w
     for w in (
-        DELAYED_JOB, GOOD_JOB, QUE, SOLID_QUEUE, QUEUE_CLASSIC, RIVER, OBAN, PGBOSS,
-        GRAPHILE_WORKER, PGMQ,
+        DELAYED_JOB, GOOD_JOB, QUE, SOLID_QUEUE, QUEUE_CLASSIC, RIVER, OBAN, PROCRASTINATE,
+        PGQUEUER, PGBOSS, GRAPHILE_WORKER, PGMQ, CHANCY,
     )
 }  # fmt: skip
