@@ -54,22 +54,26 @@ class Leadership:
         """LEADER, STANDBY (another copy holds the lock) or UNKNOWN (no database to ask)."""
         if self._held and self._clock.monotonic() - self._verified_at < self._verify_every:
             return LEADER
-        if self._held and self.verify():
+        if self._held and self._alive():
             return LEADER
-        held = self._try()
+        held = self._try()  # once: a database that is down must not cost two connect timeouts
         if held is None:
             return UNKNOWN
         return LEADER if held else STANDBY
 
     def verify(self) -> bool:
-        """Prove the lock's connection is still alive; a lost connection means a lost lock."""
-        if not self._held or self._conn is None:
-            return bool(self._try())
+        """Prove the lock is still ours (a lost connection means a lost lock), or retake it."""
+        return (self._held and self._alive()) or bool(self._try())
+
+    def _alive(self) -> bool:
+        if self._conn is None:
+            self._held = False
+            return False
         try:
             self._conn.execute(CHECK_SQL)
         except psycopg.Error:
             self._drop()
-            return bool(self._try())
+            return False
         self._verified_at = self._clock.monotonic()
         return True
 
