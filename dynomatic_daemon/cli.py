@@ -95,9 +95,7 @@ class Built:
     detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
 
 
-def build(
-    settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None
-) -> Built:
+def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None) -> Built:
     """Everything a tick needs; ``lock``: take part in leader election before any write."""
     stack = ExitStack()
     clock = clock or SystemClock()

@@ -120,9 +120,6 @@ class Settings(_Frozen):
         env_name = self.adapter_options(adapter).url_env or self.database.url_env
         return env_name, self.database_urls.get(env_name, self.database.url)
 
-    def cap_for(self, proc: ProcessSettings) -> int:
-        return proc.count_cap
-
 
 _SCALAR_SECTIONS: dict[str, type[_Frozen]] = {
     "heroku": HerokuSettings,

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-DEFAULT_QUEUE = "default"
-
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:

@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "Cap 101. Mixes: backlog (~90% ready), sparse (~1% ready spread through the table), "
         "below_cap (50 ready rows).\n\n"
         f"Machine: {facts['machine']}; Python {facts['python']}; "
-        f"PostgreSQL {facts['postgres']}.\n\n"
-        + table(headers, rows),
+        f"PostgreSQL {facts['postgres']}.\n\n" + table(headers, rows),
     )
     return 0
 
