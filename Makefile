@@ -26,6 +26,7 @@ venv: $(VENV)/.installed-dev
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: venv
 	$(BIN)/mypy
