@@ -30,10 +30,11 @@ from benchmarks.common import scratch_database, server
 from dynomatic_daemon import cli, config, logs
 from dynomatic_daemon.clock import SteppableClock
 from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.demo.schemas import SCHEMAS
 
 API_KEY = "hk-chaos-SECRET-4b1d9e"
 DB_PASSWORD = "pw-chaos-SECRET-77aa"
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "delayed_job.sql"
+FIXTURE = SCHEMAS / "delayed_job.sql"
 CONFIG = """
 [heroku]
 app = "chaos-app"

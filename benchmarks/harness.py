@@ -15,9 +15,10 @@ import psycopg
 
 from benchmarks.common import scratch_database, server
 from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.demo.schemas import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "delayed_job.sql"
+FIXTURE = SCHEMAS / "delayed_job.sql"
 API_KEY = "hk-bench-0000"
 RULES = (
     "rules = [ { at_least = 0, dynos = 1 }, { at_least = 10, dynos = 5 },"

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
 API_KEY = "hk-e2e-secret-7f3a9c1d2b"
 DB_PASSWORD = "pw-e2e-secret-5e8d"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = SCHEMAS
 
 
 class DaemonProcess:

@@ -9,12 +9,13 @@ until chancy's Pruner deletes them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "chancy.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+FIXTURE = SCHEMAS / "chancy.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 

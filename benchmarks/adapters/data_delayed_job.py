@@ -9,12 +9,13 @@ that makes a run_at-ordered walk skip them first.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "delayed_job.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "delayed_job.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 # The one index the adapter's docstring recommends for big tables.

@@ -11,15 +11,16 @@ load and rebuilt after it, as the same definitions, so 1 M rows load quickly.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
 CAP = 101
 OPTIONS: dict[str, object] = {}
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "good_job.sql"
+FIXTURE = SCHEMAS / "good_job.sql"
 
 # kind by mix, from r in [0, 1): (ready, future, running, discarded) upper bounds, the rest
 # succeeded. below_cap makes exactly 50 jobs ready and the rest by these bounds.

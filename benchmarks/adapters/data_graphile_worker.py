@@ -10,14 +10,13 @@ task identifiers; ``reports`` is a named (serial) queue, unlocked.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = (
-    Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "graphile_worker_0_17.sql"
-)
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "graphile_worker_0_17.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 TASKS = ("default", "mailers", "low", "critical", "send_report")

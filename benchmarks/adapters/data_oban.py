@@ -9,12 +9,13 @@ timestamps (the Pruner keeps completed jobs for 60 s by default; many apps keep 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "oban_14.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "oban_14.sql"
 OPTIONS: dict[str, object] = {"prefix": "public"}
 CAP = 101
 

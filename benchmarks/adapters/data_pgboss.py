@@ -11,12 +11,13 @@ fresh, as a supervising pg-boss instance keeps them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "pgboss_12.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "pgboss_12.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 QUEUES = ("default", "mailers", "low", "critical", "reports")

@@ -9,13 +9,14 @@ messages in flight. pgmq has no priorities; the five queues are five tables.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+FIXTURES = SCHEMAS
 OPTIONS: dict[str, object] = {}
 CAP = 101
 

@@ -9,12 +9,13 @@ do; at most 100 of them, a realistic number of claimed jobs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "que_2.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "que_2.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 MAX_LOCKS = 100

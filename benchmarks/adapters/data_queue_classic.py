@@ -9,12 +9,13 @@ so they stay live while that connection is open, as a worker's do. qc deletes fi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "queue_classic.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "queue_classic.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 

@@ -10,12 +10,13 @@ row, none paused, as running clients leave them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "river_7.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+SCHEMA_FILE = SCHEMAS / "river_7.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 

@@ -8,12 +8,13 @@ solid_queue's default ``preserve_finished_jobs``. Five queues of skewed sizes, p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "solid_queue.sql"
+from dynomatic_daemon.demo.schemas import SCHEMAS
+
+FIXTURE = SCHEMAS / "solid_queue.sql"
 OPTIONS: dict[str, object] = {}
 CAP = 101
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,10 +18,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from dynomatic_daemon.adapters.chancy import Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 TEMPLATE = Job(func="app.jobs.send_email")  # what @job() builds once, at import
 

@@ -1,6 +1,6 @@
 """good_job adapter on a real PostgreSQL: both layouts, one case per job state, cap, time zones.
 
-The v4 layout (tests/fixtures/good_job.sql) knows claims from ``locked_by_id``; the pre-v3.29
+The v4 layout (demo/schemas/good_job.sql) knows claims from ``locked_by_id``; the pre-v3.29
 layout (good_job_v3.sql) only from session advisory locks, which these tests take for real on a
 second connection.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -18,11 +17,12 @@ import psycopg
 import pytest
 
 from dynomatic_daemon.adapters.good_job import Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 PROCESS_ID = "5f0c2a36-5d0e-4d6b-9b4a-2b9c1f0e7a11"
 LOCK_KEY_SQL = "('x' || substr(md5('good_jobs-' || %s::text), 1, 16))::bit(64)::bigint"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,10 +12,11 @@ import pytest
 from psycopg import sql
 
 from dynomatic_daemon.adapters.pgboss import Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 VERSIONS = ["9", "10", "11", "12"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,10 +19,11 @@ from procrastinate.schema import SchemaManager
 from psycopg import sql
 
 from dynomatic_daemon.adapters.pgqueuer import Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 QB = QueryQueueBuilder(DBSettings())
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)  # pgqueuer's default

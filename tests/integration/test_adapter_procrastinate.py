@@ -18,10 +18,11 @@ from procrastinate.sql import queries
 from psycopg import sql
 
 from dynomatic_daemon.adapters.procrastinate import ELIGIBLE_CANDIDATES, Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 
 DEFER_SQL = """

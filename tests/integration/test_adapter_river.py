@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,10 +10,11 @@ import pytest
 from psycopg import sql
 
 from dynomatic_daemon.adapters.river import Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 EVERY = [QueueSelector(None)]
 HOSTILE_SCHEMA = 'odd"; DROP TABLE river_job; -- ü'
 

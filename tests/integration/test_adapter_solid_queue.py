@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from dynomatic_daemon.adapters.solid_queue import TABLES, Options, Reader, detect
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = SCHEMAS
 FIXTURE = FIXTURES / "solid_queue.sql"
 EVERY = [QueueSelector(None)]
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from dynomatic_daemon.adapters.delayed_job import Options, Reader
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
 
 pytestmark = pytest.mark.postgres
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "delayed_job.sql"
+FIXTURE = SCHEMAS / "delayed_job.sql"
 EVERY = [QueueSelector(None)]
 
 

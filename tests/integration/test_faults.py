@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 from dynomatic_daemon import cli, config
 from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
 from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.tick import Ticker
 
 pytestmark = pytest.mark.postgres
@@ -147,7 +148,7 @@ def test_a_dropped_table_holds_every_tick_until_it_is_back(
     assert [p.body for p in standin.patches()] == [
         {"updates": [{"type": "worker", "quantity": 10}]}
     ]
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "delayed_job.sql"
+    fixture = SCHEMAS / "delayed_job.sql"
     delayed_jobs.execute(fixture.read_text())
     assert harness.decision(harness.tick())["desired"] == 1
 
@@ -308,9 +309,7 @@ def test_the_database_restarting_under_the_daemon(tmp_path: Path, standin: Herok
     with EmbeddedPostgres() as server:
         url = conninfo.make_conninfo(server.url, password=DB_PASSWORD)
         with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute(
-                (Path(__file__).resolve().parents[1] / "fixtures" / "delayed_job.sql").read_text()
-            )
+            conn.execute((SCHEMAS / "delayed_job.sql").read_text())
             enqueue(conn, 25)
         h = Harness(tmp_path, standin, url)
         try:

@@ -27,60 +27,19 @@ from typing import Any
 
 import psycopg
 
+from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
 
-DDL = """
-CREATE TABLE chancy_jobs (
-    id uuid PRIMARY KEY,
-    queue text NOT NULL,
-    func text NOT NULL,
-    kwargs jsonb NOT NULL DEFAULT '{}'::json,
-    limits jsonb NOT NULL DEFAULT '[]'::json,
-    meta jsonb NOT NULL DEFAULT '{}'::json,
-    state character varying(25) NOT NULL DEFAULT 'pending',
-    priority integer DEFAULT 0,
-    attempts integer DEFAULT 0,
-    max_attempts integer NOT NULL DEFAULT 1,
-    taken_by text,
-    created_at timestamp with time zone NOT NULL DEFAULT now(),
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    scheduled_at timestamp with time zone NOT NULL DEFAULT now(),
-    unique_key text,
-    errors jsonb NOT NULL DEFAULT '[]'::json,
-    claim_id uuid
-);
-CREATE UNIQUE INDEX chancy_jobs_unique_key ON chancy_jobs (unique_key)
-    WHERE unique_key IS NOT NULL AND state NOT IN ('succeeded', 'failed');
-CREATE INDEX chancy_idx_jobs_queue_state ON chancy_jobs (queue, state);
-CREATE INDEX chancy_idx_jobs_fetch_prune
-    ON chancy_jobs (queue, state, attempts, scheduled_at, priority DESC, id DESC)
-    WHERE state IN ('pending', 'retrying');
-CREATE TABLE chancy_queues (
-    name text PRIMARY KEY,
-    state text NOT NULL DEFAULT 'active',
-    concurrency integer DEFAULT 1,
-    tags text[],
-    executor text NOT NULL DEFAULT 'chancy.executors.process.ProcessExecutor',
-    executor_options jsonb,
-    polling_interval integer DEFAULT 1,
-    created_at timestamp with time zone NOT NULL DEFAULT now(),
-    rate_limit integer,
-    rate_limit_window integer,
-    resume_at timestamp with time zone,
-    eager_polling boolean NOT NULL DEFAULT false
-);
-CREATE TABLE chancy_schema_version (
-    version_of character varying(255) PRIMARY KEY,
-    version integer
-);
-INSERT INTO chancy_schema_version (version_of, version) VALUES ('chancy', 8);
+DDL = (
+    schema_sql("chancy.sql")
+    + """
 INSERT INTO chancy_queues (name, state, concurrency, tags, executor, executor_options,
                            polling_interval, rate_limit, rate_limit_window, resume_at,
                            eager_polling)
 VALUES ('default', 'active', NULL, ARRAY['.*'], 'chancy.executors.process.ProcessExecutor',
         '{}', 5, NULL, NULL, NULL, false);
 """
+)
 
 # chancy_uuid(): 4 zero bits, 56 bits of 100 ns ticks, version 7, variant 0b10, 62 random bits
 ENQUEUE = """

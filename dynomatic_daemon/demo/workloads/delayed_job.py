@@ -10,25 +10,10 @@ Finish: a job that succeeds is destroyed.
 
 from __future__ import annotations
 
+from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
 
-DDL = """
-CREATE TABLE delayed_jobs (
-    id bigserial PRIMARY KEY,
-    priority integer NOT NULL DEFAULT 0,
-    attempts integer NOT NULL DEFAULT 0,
-    handler text NOT NULL,
-    last_error text,
-    run_at timestamp(6) without time zone,
-    locked_at timestamp(6) without time zone,
-    failed_at timestamp(6) without time zone,
-    locked_by character varying,
-    queue character varying,
-    created_at timestamp(6) without time zone NOT NULL,
-    updated_at timestamp(6) without time zone NOT NULL
-);
-CREATE INDEX delayed_jobs_priority ON delayed_jobs USING btree (priority, run_at);
-"""
+DDL = schema_sql("delayed_job.sql")
 
 ENQUEUE = """
 INSERT INTO delayed_jobs (handler, run_at, created_at, updated_at)

@@ -10,24 +10,10 @@ Finish: a job that succeeds is deleted.
 
 from __future__ import annotations
 
+from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
 
-DDL = """
-CREATE TABLE queue_classic_jobs (
-    id bigserial PRIMARY KEY,
-    q_name text NOT NULL CHECK (length(q_name) > 0),
-    method text NOT NULL CHECK (length(method) > 0),
-    args jsonb NOT NULL,
-    locked_at timestamptz,
-    locked_by integer,
-    created_at timestamptz DEFAULT now(),
-    scheduled_at timestamptz DEFAULT now()
-);
-CREATE INDEX idx_qc_on_name_only_unlocked ON queue_classic_jobs (q_name, id)
-    WHERE locked_at IS NULL;
-CREATE INDEX idx_qc_on_scheduled_at_only_unlocked ON queue_classic_jobs (scheduled_at, id)
-    WHERE locked_at IS NULL;
-"""
+DDL = schema_sql("queue_classic.sql")
 
 ENQUEUE = """
 INSERT INTO queue_classic_jobs (q_name, method, args)
