@@ -1,8 +1,8 @@
 """que (Ruby) 2.x, DB schema version 7 (que 2.1-2.4; 2.0's schema 6 is the same table).
 
-Table: ``que_jobs`` as que's migrations 1-7 leave it, with ``que_poll_idx`` and the version
-comment (triggers, CHECK constraints, the GIN indexes, ``que_lockers`` and ``que_values`` are
-left out: the simulated workers poll). que hard-codes ``public``; here the table is in the demo
+Table: ``demo/schemas/que_2.sql``, ``que_jobs`` as que's migrations 1-7 leave it, with its
+indexes and the version comment (triggers, CHECK constraints, ``que_lockers`` and ``que_values``
+are left out: the simulated workers poll). que hard-codes ``public``; here the table is in the demo
 schema, which the adapter's ``schema`` option names.
 Enqueue: ``insert_job``: queue ``default``, priority 100, ``run_at = now()``,
 ``job_schema_version = 2``.
@@ -26,29 +26,10 @@ from typing import Any
 
 import psycopg
 
+from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import Claimed
 
-DDL = """
-CREATE TABLE que_jobs (
-    priority smallint NOT NULL DEFAULT 100,
-    run_at timestamptz NOT NULL DEFAULT now(),
-    id bigserial PRIMARY KEY,
-    job_class text NOT NULL,
-    error_count integer NOT NULL DEFAULT 0,
-    last_error_message text,
-    queue text NOT NULL DEFAULT 'default',
-    last_error_backtrace text,
-    finished_at timestamptz,
-    expired_at timestamptz,
-    args jsonb NOT NULL DEFAULT '[]',
-    data jsonb NOT NULL DEFAULT '{}',
-    job_schema_version integer NOT NULL,
-    kwargs jsonb NOT NULL DEFAULT '{}'
-) WITH (fillfactor = 90);
-CREATE INDEX que_poll_idx ON que_jobs (job_schema_version, queue, priority, run_at, id)
-    WHERE (finished_at IS NULL AND expired_at IS NULL);
-COMMENT ON TABLE que_jobs IS '7';
-"""
+DDL = schema_sql("que_2.sql")
 
 ENQUEUE = """
 INSERT INTO que_jobs (queue, priority, run_at, job_class, args, kwargs, data, job_schema_version)
