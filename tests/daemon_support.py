@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from dynomatic_daemon.demo.schemas import SCHEMAS
 
 API_KEY = "hk-e2e-secret-7f3a9c1d2b"
@@ -61,3 +63,13 @@ class DaemonProcess:
             code = self.proc.wait()
         self._log.close()
         return code, time.monotonic() - started
+
+
+def enqueue(conn: psycopg.Connection[Any], count: int, queue: str = "default") -> float:
+    """Commit ``count`` ready delayed_job jobs; return the monotonic time of the commit."""
+    conn.execute(
+        "INSERT INTO delayed_jobs (handler, queue, run_at, created_at, updated_at) "
+        "SELECT 'h', %s, now() AT TIME ZONE 'UTC', now(), now() FROM generate_series(1, %s)",
+        (queue, count),
+    )
+    return time.monotonic()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from daemon_support import API_KEY, DB_PASSWORD
+from daemon_support import API_KEY, DB_PASSWORD, enqueue
 
 from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
 
@@ -52,16 +51,6 @@ def write_config(tmp_path: Path) -> Path:
     return path
 
 
-def enqueue(conn: psycopg.Connection[Any], queue: str, count: int) -> float:
-    """Commit ``count`` ready jobs; return the monotonic time of the commit."""
-    conn.execute(
-        "INSERT INTO delayed_jobs (handler, queue, run_at, created_at, updated_at) "
-        "SELECT 'h', %s, now() AT TIME ZONE 'UTC', now(), now() FROM generate_series(1, %s)",
-        (queue, count),
-    )
-    return time.monotonic()
-
-
 def patch_bodies(standin: HerokuStandIn) -> list[dict[str, int]]:
     return [{u["type"]: u["quantity"] for u in p.body["updates"]} for p in standin.patches()]
 
@@ -89,7 +78,7 @@ def test_scales_up_within_two_intervals_and_back_down_after_the_drain(
     )
     assert standin.patches() == []  # 0 jobs -> 1 worker, which is what runs: nothing to write
 
-    committed = enqueue(delayed_jobs, "default", 25)
+    committed = enqueue(delayed_jobs, 25, "default")
     assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=10), (
         daemon.output()
     )
@@ -130,11 +119,11 @@ def test_hobby_mode_toggles_the_right_types_in_one_batch(
     daemon = spawn(
         ["run", "--config", str(write_config(tmp_path)), "--log-format", "json"], daemon_env
     )
-    enqueue(delayed_jobs, "critical", 1)
+    enqueue(delayed_jobs, 1, "critical")
     assert standin.wait_for(lambda: standin.formation()["urgent1"] == 1, timeout=10), (
         daemon.output()
     )
-    enqueue(delayed_jobs, "critical", 60)
+    enqueue(delayed_jobs, 60, "critical")
     assert standin.wait_for(lambda: standin.formation()["urgent3"] == 1, timeout=10), (
         daemon.output()
     )
@@ -159,7 +148,7 @@ def test_dry_run_decides_and_logs_but_sends_no_patch(
     spawn: Any,
 ) -> None:
     env = {**daemon_env, "DYNOMATIC_DAEMON_DRY_RUN": "true"}
-    enqueue(delayed_jobs, "default", 31)
+    enqueue(delayed_jobs, 31, "default")
     daemon = spawn(["run", "--config", str(write_config(tmp_path)), "--log-format", "json"], env)
 
     def dry_decided() -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from daemon_support import API_KEY, DB_PASSWORD, DaemonProcess
+from daemon_support import API_KEY, DB_PASSWORD, DaemonProcess, enqueue
 
 from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
 
@@ -40,14 +40,6 @@ def start(spawn: Any, tmp_path: Path, env: dict[str, str], name: str) -> DaemonP
     path.write_text(CONFIG)
     daemon: DaemonProcess = spawn(["run", "--config", str(path), "--log-format", "json"], env, name)
     return daemon
-
-
-def enqueue(conn: psycopg.Connection[Any], count: int) -> None:
-    conn.execute(
-        "INSERT INTO delayed_jobs (handler, queue, run_at, created_at, updated_at) SELECT 'h',"
-        " 'default', now() AT TIME ZONE 'UTC', now(), now() FROM generate_series(1, %s)",
-        (count,),
-    )
 
 
 def test_two_daemons_one_writer_and_a_takeover_within_two_intervals(

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 import structlog
-from daemon_support import API_KEY, DB_PASSWORD
+from daemon_support import API_KEY, DB_PASSWORD, enqueue
 from psycopg import conninfo
 from structlog.testing import capture_logs
 
@@ -83,14 +83,6 @@ def harness(
     h = Harness(tmp_path, standin, secret_db_url)
     yield h
     h.close()
-
-
-def enqueue(conn: psycopg.Connection[Any], count: int) -> None:
-    conn.execute(
-        "INSERT INTO delayed_jobs (handler, queue, run_at, created_at, updated_at) SELECT 'h',"
-        " 'default', now() AT TIME ZONE 'UTC', now(), now() FROM generate_series(1, %s)",
-        (count,),
-    )
 
 
 def kill_daemon_connections(conn: psycopg.Connection[Any]) -> int:
