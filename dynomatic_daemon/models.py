@@ -48,10 +48,6 @@ class QueueSelector:
         return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL)
 
     @property
-    def every_queue(self) -> bool:
-        return self.patterns is None
-
-    @property
     def exact_names(self) -> tuple[str, ...]:
         """The names without wildcards; a reader can probe these without discovering queues."""
         return tuple(p for p in self.patterns or () if "*" not in p)
