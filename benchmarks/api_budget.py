@@ -19,7 +19,7 @@ import structlog
 
 from benchmarks.harness import API_KEY, rig
 from benchmarks.report import print_table, table, update_section
-from dynomatic_daemon import cli, config
+from dynomatic_daemon import config, wiring
 from dynomatic_daemon.clock import SteppableClock
 
 INTERVAL = 10
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             "DYNOMATIC_HEROKU_API_URL": r.standin.url,
         }
         settings = config.load(r.config(CONFIG), env)
-        built = cli.build(settings, structlog.get_logger(), lock=False, clock=clock)
+        built = wiring.build(settings, structlog.get_logger(), lock=False, clock=clock)
         with built.stack:
             for i, wanted in enumerate(depth):
                 if wanted > current:

@@ -27,10 +27,10 @@ import structlog
 from psycopg import conninfo
 
 from benchmarks.common import scratch_database, server
-from dynomatic_daemon import cli, config, logs
+from dynomatic_daemon import config, logs, wiring
 from dynomatic_daemon.clock import SteppableClock
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 API_KEY = "hk-chaos-SECRET-4b1d9e"
 DB_PASSWORD = "pw-chaos-SECRET-77aa"
@@ -77,9 +77,9 @@ class Soak:
             "DYNOMATIC_HEROKU_API_URL": standin.url,
         }
         settings = config.load(path, env)
-        logs.configure("json", stream=self.output, secrets=cli.secrets_of(settings))
+        logs.configure("json", stream=self.output, secrets=wiring.secrets_of(settings))
         self.clock = SteppableClock()
-        self.built = cli.build(settings, structlog.get_logger(), lock=True, clock=self.clock)
+        self.built = wiring.build(settings, structlog.get_logger(), lock=True, clock=self.clock)
         self.faults: Counter[str] = Counter()
         self.crashes = self.wrong_direction = 0
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager, suppress
 import psycopg
 from psycopg import conninfo
 
-from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
+from dynomatic_daemon.sandbox.embedded_pg import EmbeddedPostgres
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

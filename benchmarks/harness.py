@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import scratch_database, server
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = SCHEMAS / "delayed_job.sql"

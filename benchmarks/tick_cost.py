@@ -25,9 +25,9 @@ from benchmarks.report import print_table, table, update_section
 from dynomatic_daemon import adapters, config
 from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.db import Database
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 from dynomatic_daemon.tick import Ticker
 
 API_KEY = "hk-bench-0000"

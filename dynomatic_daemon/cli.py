@@ -1,4 +1,4 @@
-"""Command line: ``dynomatic run | once | check``. The only module that builds collaborators.
+"""Command line: ``dynomatic run | once | check | demo``; collaborators come from ``wiring``.
 
 Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` could not decide);
 2 bad configuration or usage.
@@ -7,34 +7,21 @@ Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import structlog
-from psycopg import conninfo
 
-from dynomatic_daemon import __version__, adapters, config, logs
+from dynomatic_daemon import __version__, config, logs, wiring
 from dynomatic_daemon.check import run_checks
-from dynomatic_daemon.clock import Clock, SystemClock
-from dynomatic_daemon.db import Database
 from dynomatic_daemon.demo import runner as demo_runner
-from dynomatic_daemon.detect import resolve_auto
-from dynomatic_daemon.errors import ConfigError, QueueReadError
-from dynomatic_daemon.formation_keeper import FormationKeeper
-from dynomatic_daemon.heroku import HerokuClient
-from dynomatic_daemon.leader import Leadership
+from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.scheduler import DaemonLoop
-from dynomatic_daemon.tick import Outcome, Ticker
+from dynomatic_daemon.tick import Outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -55,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(exc)
         return EXIT_CONFIG
     except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
-        secrets = logs.SecretScrubber(secrets_of(settings))
+        secrets = logs.SecretScrubber(wiring.secrets_of(settings))
         print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_FAILURE
 
@@ -88,98 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
-class Built:
-    ticker: Ticker
-    stack: ExitStack
-    detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
-
-
-def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None) -> Built:
-    """Everything a tick needs; ``lock``: take part in leader election before any write."""
-    stack = ExitStack()
-    clock = clock or SystemClock()
-    http = stack.enter_context(
-        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
-    )
-    heroku = HerokuClient(
-        http,
-        app=settings.heroku.app,
-        api_key=settings.heroku.api_key.get_secret_value(),
-        max_retries=settings.heroku.max_retries,
-    )
-    by_env: dict[str, Database] = {}
-
-    def database_for(adapter: str) -> Database:
-        env_name, url = settings.url_for(adapter)
-        if env_name not in by_env:
-            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
-            stack.callback(by_env[env_name].close)
-        return by_env[env_name]
-
-    try:
-        settings, detected = resolve_auto(settings, database_for)
-        used = sorted({p.adapter for p in settings.process})
-        readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
-        databases = {name: database_for(name) for name in used}
-    except BaseException:
-        stack.close()  # what was opened so far must not outlive a failed start
-        raise
-    managed = frozenset(t for p in settings.process for t in p.formation_types)
-    keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
-    leadership = None
-    if lock:
-        leadership = Leadership(
-            settings.database, settings.heroku.app, clock, settings.heroku.resync_seconds
-        )
-        stack.callback(leadership.close)
-    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
-    return Built(ticker, stack, detected)
-
-
 def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     fmt = args.log_format or settings.daemon.log_format
-    logs.configure(fmt, stream=stream, secrets=secrets_of(settings))
+    logs.configure(fmt, stream=stream, secrets=wiring.secrets_of(settings))
     return structlog.get_logger("dynomatic")
-
-
-def secrets_of(settings: config.Settings) -> list[str]:
-    """Every secret value the process holds, and the password inside each database URL."""
-    urls = [settings.database.url, *settings.database_urls.values()]
-    found = [settings.heroku.api_key.get_secret_value()]
-    for url in urls:
-        value = url.get_secret_value()
-        found.append(value)
-        password = conninfo.conninfo_to_dict(value).get("password")
-        if password:
-            found.append(str(password))
-    return found
-
-
-def _build_when_ready(settings: config.Settings, log: Any) -> Built | None:
-    """Build, waiting out a database that cannot answer auto-detection yet (a restart, say):
-    a daemon that exits on a database fault would only be restarted into the same fault."""
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for attempt in itertools.count():
-            try:
-                return build(settings, log, lock=True)
-            except QueueReadError as exc:
-                wait = min(60.0, 2.0**attempt)
-                log.error("startup_waiting_for_database", error=str(exc), retry_in_seconds=wait)
-                if stop.wait(wait):
-                    return None
-        return None  # unreachable; keeps mypy sure of the return type
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args)
-    built = _build_when_ready(settings, log)
+    built = wiring.build_when_ready(settings, log)
     if built is None:
         log.info("daemon_stopped")
         return EXIT_OK
@@ -209,7 +114,7 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
 
 def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args, stream=sys.stderr if args.json else None)
-    built = build(settings, log, lock=not (args.dry_run or settings.daemon.dry_run))
+    built = wiring.build(settings, log, lock=not (args.dry_run or settings.daemon.dry_run))
     with built.stack:
         outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
     if args.json:
@@ -258,7 +163,7 @@ def _outcome_json(out: Outcome) -> dict[str, Any]:
 
 def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args, stream=sys.stderr)
-    built = build(settings, log, lock=False)
+    built = wiring.build(settings, log, lock=False)
     with built.stack:
         ok = run_checks(built.ticker.settings, built.ticker, sys.stdout, built.detected)
     return EXIT_OK if ok else EXIT_FAILURE

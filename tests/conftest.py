@@ -10,7 +10,7 @@ PostgreSQL (tests that use these mark themselves ``@pytest.mark.postgres``)
         With ``DYNOMATIC_TEST_EMBEDDED=1`` it is always an embedded server. Otherwise it is
         ``postgresql://postgres@127.0.0.1:5432/postgres`` (or the URL in
         ``DYNOMATIC_TEST_PG_URL``) when that answers within 2 s, and else an embedded server
-        (``dynomatic_daemon.demo.embedded_pg``), stopped and deleted when the run ends.
+        (``dynomatic_daemon.sandbox.embedded_pg``), stopped and deleted when the run ends.
         The terminal summary says which one was used. Both variables are read once, at start.
     ``pg_url`` (session): URL of a fresh database ``dynomatic_test_<hex>`` (UTF8, C collation)
         created on that server for the whole run and dropped ``WITH (FORCE)`` at its end.
@@ -35,7 +35,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
+from dynomatic_daemon.sandbox.embedded_pg import EmbeddedPostgres
 
 SCRUBBED_VARIABLES = frozenset({"HEROKU_API_KEY", "DATABASE_URL", "HEROKU_APP_NAME"})
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 API_KEY = "hk-e2e-secret-7f3a9c1d2b"
 DB_PASSWORD = "pw-e2e-secret-5e8d"

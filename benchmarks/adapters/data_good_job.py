@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 CAP = 101
 OPTIONS: dict[str, object] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 SCHEMA_FILE = SCHEMAS / "graphile_worker_0_17.sql"
 OPTIONS: dict[str, object] = {}

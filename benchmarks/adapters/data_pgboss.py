@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 SCHEMA_FILE = SCHEMAS / "pgboss_12.sql"
 OPTIONS: dict[str, object] = {}

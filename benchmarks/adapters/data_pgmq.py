@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 FIXTURES = SCHEMAS
 OPTIONS: dict[str, object] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 SCHEMA_FILE = SCHEMAS / "que_2.sql"
 OPTIONS: dict[str, object] = {}

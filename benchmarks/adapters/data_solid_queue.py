@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 FIXTURE = SCHEMAS / "solid_queue.sql"
 OPTIONS: dict[str, object] = {}

@@ -11,7 +11,7 @@ Adding an adapter:
    identifiers from config through ``psycopg.sql.Identifier``, values as parameters. It exports
    ``Options``, ``Reader`` and ``detect`` (see ``adapters/base.py``).
 2. Its name in ``catalog.NAMES``.
-3. A schema file under ``demo/schemas/`` (test fixture, benchmark table and demo table in one),
+3. A schema file under ``sandbox/schemas/`` (test fixture, benchmark table and demo table in one),
    written from the library's documented schema, with the library version in a header comment.
 4. An integration test with one case per job state, the cap, and a non-UTC session TimeZone.
 5. A row in the README's library table.

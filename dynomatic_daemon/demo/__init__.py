@@ -1,1 +1,1 @@
-"""Local stand-ins for the outside world, shared by the demo, end-to-end tests and benchmarks."""
+"""``dynomatic demo``: the real daemon against a simulated app, on the stand-ins in ``sandbox``."""

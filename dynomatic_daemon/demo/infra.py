@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
 from dynomatic_daemon.demo.workloads import Workload
+from dynomatic_daemon.sandbox.embedded_pg import EmbeddedPostgres
 
 DEMO_API_KEY = "demo-api-key-not-a-real-token"
 MAX_DYNOS = 10

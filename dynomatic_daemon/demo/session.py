@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from dynomatic_daemon import __version__, cli, config, logs
+from dynomatic_daemon import __version__, config, logs, wiring
 from dynomatic_daemon.demo import infra
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
 from dynomatic_daemon.demo.output import Output
 from dynomatic_daemon.demo.simulation import LoadGenerator, LoadPlan, Tally, WorkerPool
 from dynomatic_daemon.demo.summary import Summary
 from dynomatic_daemon.demo.view import Observer, TtyView
 from dynomatic_daemon.demo.workloads import WORKLOADS
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 from dynomatic_daemon.scheduler import DaemonLoop
 
 JOBS_PER_DYNO_SECOND = 5.0  # each simulated dyno finishes this many jobs a second
@@ -100,7 +100,7 @@ class Demo:
             "DYNOMATIC_HEROKU_API_URL": api_url,
         }
         settings = config.load(path, env)
-        built = cli.build(settings, self.log, lock=True)
+        built = wiring.build(settings, self.log, lock=True)
         self.stack.enter_context(built.stack)
         self.stopping = built.ticker.stopping
         self.loop = DaemonLoop(

@@ -12,7 +12,7 @@ import pytest
 from daemon_support import API_KEY, DB_PASSWORD, FIXTURES, DaemonProcess
 from psycopg import conninfo
 
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 
 
 @pytest.fixture

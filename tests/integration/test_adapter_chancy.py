@@ -18,8 +18,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from dynomatic_daemon.adapters.chancy import Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

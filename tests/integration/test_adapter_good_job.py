@@ -1,6 +1,6 @@
 """good_job adapter on a real PostgreSQL: both layouts, one case per job state, cap, time zones.
 
-The v4 layout (demo/schemas/good_job.sql) knows claims from ``locked_by_id``; the pre-v3.29
+The v4 layout (sandbox/schemas/good_job.sql) knows claims from ``locked_by_id``; the pre-v3.29
 layout (good_job_v3.sql) only from session advisory locks, which these tests take for real on a
 second connection.
 """
@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from dynomatic_daemon.adapters.good_job import Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

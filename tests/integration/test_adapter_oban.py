@@ -10,8 +10,8 @@ import pytest
 from psycopg import sql
 
 from dynomatic_daemon.adapters.oban import Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

@@ -11,8 +11,8 @@ from psycopg import sql
 
 from dynomatic_daemon.adapters import pgmq
 from dynomatic_daemon.adapters.pgmq import Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

@@ -19,8 +19,8 @@ from procrastinate.schema import SchemaManager
 from psycopg import sql
 
 from dynomatic_daemon.adapters.pgqueuer import Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

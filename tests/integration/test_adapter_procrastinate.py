@@ -18,8 +18,8 @@ from procrastinate.sql import queries
 from psycopg import sql
 
 from dynomatic_daemon.adapters.procrastinate import ELIGIBLE_CANDIDATES, Options, Reader, detect
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURES = SCHEMAS

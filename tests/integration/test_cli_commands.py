@@ -11,7 +11,7 @@ import pytest
 from daemon_support import API_KEY, DB_PASSWORD
 
 from dynomatic_daemon import cli
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 
 pytestmark = pytest.mark.postgres
 

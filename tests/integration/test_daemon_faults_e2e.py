@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from daemon_support import API_KEY, DB_PASSWORD, DaemonProcess, enqueue
 
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 INTERVAL = 0.5

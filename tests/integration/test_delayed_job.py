@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from dynomatic_daemon.adapters.delayed_job import Options, Reader
-from dynomatic_daemon.demo.schemas import SCHEMAS
 from dynomatic_daemon.models import QueueSelector, QueueStats
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 pytestmark = pytest.mark.postgres
 FIXTURE = SCHEMAS / "delayed_job.sql"

@@ -14,8 +14,8 @@ import psutil
 import psycopg
 import pytest
 
-from dynomatic_daemon.demo import embedded_pg
-from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
+from dynomatic_daemon.sandbox import embedded_pg
+from dynomatic_daemon.sandbox.embedded_pg import EmbeddedPostgres
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root must switch users")
 

@@ -17,10 +17,10 @@ from daemon_support import API_KEY, DB_PASSWORD, enqueue
 from psycopg import conninfo
 from structlog.testing import capture_logs
 
-from dynomatic_daemon import cli, config
-from dynomatic_daemon.demo.embedded_pg import EmbeddedPostgres
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
-from dynomatic_daemon.demo.schemas import SCHEMAS
+from dynomatic_daemon import config, wiring
+from dynomatic_daemon.sandbox.embedded_pg import EmbeddedPostgres
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
+from dynomatic_daemon.sandbox.schemas import SCHEMAS
 from dynomatic_daemon.tick import Ticker
 
 pytestmark = pytest.mark.postgres
@@ -56,7 +56,7 @@ class Harness:
             "DYNOMATIC_HEROKU_API_URL": standin.url,
         }
         self.settings = config.load(path, env)
-        self.built = cli.build(self.settings, structlog.get_logger(), lock=True)
+        self.built = wiring.build(self.settings, structlog.get_logger(), lock=True)
         self.ticker: Ticker = self.built.ticker
         self.standin = standin
 

@@ -16,7 +16,6 @@ import httpx
 import jsonschema
 import pytest
 
-from dynomatic_daemon.demo.heroku_standin import HerokuStandIn
 from dynomatic_daemon.errors import (
     HerokuAuthError,
     HerokuInvalidRequestError,
@@ -26,6 +25,7 @@ from dynomatic_daemon.errors import (
 )
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.models import FormationEntry, FormationUpdate
+from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 
 API_KEY = "HRKU-FAKE-standin-key-0123456789"
 APP = "my-app"
@@ -363,7 +363,7 @@ def test_constructor_validates_its_inputs() -> None:
 
 def test_runs_as_a_process_until_sigterm() -> None:
     command = [
-        sys.executable, "-W", "error", "-m", "dynomatic_daemon.demo.heroku_standin",
+        sys.executable, "-W", "error", "-m", "dynomatic_daemon.sandbox.heroku_standin",
         "--app", APP, "--api-key", API_KEY, "--formation", "worker=1,urgent1=0",
         "--size", "urgent1=Basic",
     ]  # fmt: skip

@@ -27,8 +27,8 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = (
     schema_sql("chancy.sql")

@@ -26,8 +26,8 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import Claimed, SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("good_job.sql")
 

@@ -1,6 +1,6 @@
 """Oban (Elixir), Basic engine, migration version 14.
 
-Tables: ``demo/schemas/oban_14.sql`` (the ``oban_job_state`` enum, ``oban_jobs`` with Oban's
+Tables: ``sandbox/schemas/oban_14.sql`` (the ``oban_job_state`` enum, ``oban_jobs`` with Oban's
 indexes and the version comment its migrator reads); the demo schema is Oban's ``prefix``.
 Enqueue: ``Oban.insert_all`` of ``available`` jobs on queue ``default``.
 Claim: the Basic engine's ``fetch_jobs``: lock ``available`` rows in (priority, scheduled_at, id)
@@ -10,8 +10,8 @@ order with ``SKIP LOCKED`` and mark them ``executing``. Finish: ``completed`` wi
 
 from __future__ import annotations
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("oban_14.sql")
 

@@ -1,6 +1,6 @@
 """que (Ruby) 2.x, DB schema version 7 (que 2.1-2.4; 2.0's schema 6 is the same table).
 
-Table: ``demo/schemas/que_2.sql``, ``que_jobs`` as que's migrations 1-7 leave it, with its
+Table: ``sandbox/schemas/que_2.sql``, ``que_jobs`` as que's migrations 1-7 leave it, with its
 indexes and the version comment (triggers, CHECK constraints, ``que_lockers`` and ``que_values``
 are left out: the simulated workers poll). que hard-codes ``public``; here the table is in the demo
 schema, which the adapter's ``schema`` option names.
@@ -26,8 +26,8 @@ from typing import Any
 
 import psycopg
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import Claimed
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("que_2.sql")
 

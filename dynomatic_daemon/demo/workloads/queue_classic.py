@@ -10,8 +10,8 @@ Finish: a job that succeeds is deleted.
 
 from __future__ import annotations
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("queue_classic.sql")
 

@@ -1,6 +1,6 @@
 """River (Go), migration line ``main`` version 7.
 
-Tables: ``demo/schemas/river_7.sql`` (``river_migration`` so the daemon sees the version, the
+Tables: ``sandbox/schemas/river_7.sql`` (``river_migration`` so the daemon sees the version, the
 ``river_job_state`` enum, ``river_job`` with River's indexes, ``river_queue`` where pauses live)
 and the queue row for ``default``. Enqueue: ``InsertMany`` of ``available`` jobs on queue
 ``default``. Claim: River's ``JobGetAvailable``: lock due ``available`` rows in (priority,
@@ -10,8 +10,8 @@ sets ``completed`` and ``finalized_at`` (rows stay until River's cleaner deletes
 
 from __future__ import annotations
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("river_7.sql") + "INSERT INTO river_queue (name) VALUES ('default');\n"
 

@@ -18,8 +18,8 @@ Finish: ``ClaimedExecution#finished``: the job's ``finished_at`` is touched (the
 
 from __future__ import annotations
 
-from dynomatic_daemon.demo.schemas import schema_sql
 from dynomatic_daemon.demo.workloads.base import SqlWorkload
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 DDL = schema_sql("solid_queue.sql")
 

