@@ -13,9 +13,11 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from psycopg import conninfo
+from pydantic import SecretStr
 
 from dynomatic_daemon import adapters, config
 from dynomatic_daemon.clock import Clock, SystemClock
@@ -81,6 +83,9 @@ def secrets_of(settings: config.Settings) -> list[str]:
     """Every secret value the process holds, and the password inside each database URL."""
     urls = [settings.database.url, *settings.database_urls.values()]
     found = [settings.heroku.api_key.get_secret_value()]
+    urls += [settings.history.url] if settings.history.url else []
+    found += [settings.http.password.get_secret_value()] if settings.http.password else []
+    found += [part for n in settings.notify if n.url for part in webhook_secrets(n.url)]
     for url in urls:
         value = url.get_secret_value()
         found.append(value)
@@ -88,6 +93,14 @@ def secrets_of(settings: config.Settings) -> list[str]:
         if password:
             found.append(str(password))
     return found
+
+
+def webhook_secrets(url: SecretStr) -> list[str]:
+    """A webhook URL, and its path and query, where services put the token (Slack's is all path)."""
+    value = url.get_secret_value()
+    parts = urlsplit(value)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    return [value, tail] if len(tail) >= 8 else [value]
 
 
 def build_when_ready(settings: config.Settings, log: Any) -> Built | None:
