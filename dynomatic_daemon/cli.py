@@ -20,6 +20,7 @@ from dynomatic_daemon import __version__, config, logs, wiring
 from dynomatic_daemon.check import run_checks
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.history import commands as history_commands
 from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.tick import Outcome
 
@@ -35,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return EXIT_CONFIG
-    handler = {"run": cmd_run, "once": cmd_once, "check": cmd_check}[args.command]
+    handler = {
+        "run": cmd_run,
+        "once": cmd_once,
+        "check": cmd_check,
+        "history": history_commands.cmd_history,
+        "report": history_commands.cmd_report,
+    }[args.command]
     try:
         return handler(settings, args)
     except ConfigError as exc:  # auto-detection can only judge once the database answers
@@ -69,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
     demo = sub.add_parser("demo", help="the real daemon on an embedded Postgres and local Heroku")
     demo_runner.add_arguments(demo)
+    history_commands.add_history_command(sub)
+    history_commands.add_report_command(sub)
     once = sub.choices["once"]
     once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
     once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
