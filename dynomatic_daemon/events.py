@@ -217,11 +217,9 @@ class Hub:
         app, at = report.app, report.at
         events = []
         if report.role != self._role:
-            events.append(
-                Event(
-                    app, at, "leader_change", fields={"role": report.role, "previous": self._role}
-                )
-            )
+            reason = f"{self._role or 'started'} -> {report.role}"
+            fields = {"role": report.role, "previous": self._role}
+            events.append(Event(app, at, "leader_change", reason=reason, fields=fields))
             self._role = report.role
         if self._stalled:
             events.append(Event(app, at, "resumed", reason="a tick completed again"))
