@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dynomatic_daemon.charts import Series, svg_chart
 from dynomatic_daemon.history import summary
@@ -37,10 +37,6 @@ def when(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _axis_time(x: float) -> str:
-    return datetime.fromtimestamp(x, UTC).strftime("%m-%d %H:%M")
-
-
 def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:,.2f}"
 
@@ -58,22 +54,31 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def charts(process_type: str, rows: Sequence[Sample]) -> str:
-    dynos = Series("dynos", summary.series(rows, lambda s: s.dynos_max), step=True, axis="right")
+def charts(process_type: str, rows: Sequence[Sample], origin: datetime) -> str:
+    """x is minutes since ``origin`` (the figure's ``data-origin``), shown as UTC times."""
+
+    def axis_time(x: float) -> str:
+        return (origin + timedelta(minutes=x)).astimezone(UTC).strftime("%m-%d %H:%M")
+
+    dynos_points = summary.series(rows, lambda s: s.dynos_max, origin)
+    dynos = Series("dynos", dynos_points, step=True, axis="right")
     out = []
     for key, name, label, value in (
         ("backlog", "ready jobs", "ready", lambda s: s.ready_max),
         ("latency", "oldest ready job, s", "latency", lambda s: s.latency_max),
     ):
         chart = svg_chart(
-            [Series(label, summary.series(rows, value)), dynos],
+            [Series(label, summary.series(rows, value, origin)), dynos],
             title=f"{process_type}: {key} against dynos (UTC)",
             left_label=name,
             right_label="dynos",
-            x_format=_axis_time,
+            x_format=axis_time,
             max_points=MAX_POINTS,
         )
-        out.append(f'<figure data-type="{e(process_type)}" data-chart="{key}">{chart}</figure>')
+        out.append(
+            f'<figure data-type="{e(process_type)}" data-chart="{key}" '
+            f'data-origin="{origin.isoformat()}">{chart}</figure>'
+        )
     return "".join(out)
 
 
@@ -158,9 +163,10 @@ def render(
         live,
     ]
     types = window.types()
+    origin = window.since.replace(second=0, microsecond=0)  # whole minutes: exact x values
     if not types:
         parts.append('<p class="empty">Nothing recorded in this window.</p>')
     for ptype in types:
-        parts.append(f"<h2>{e(ptype)}</h2>{charts(ptype, window.of(ptype))}")
+        parts.append(f"<h2>{e(ptype)}</h2>{charts(ptype, window.of(ptype), origin)}")
     parts += [usage(window, overrides), waits(window), event_list(window), "</body></html>"]
     return "\n".join(parts)

@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from dynomatic_daemon import prices
 from dynomatic_daemon.charts import Point
@@ -42,15 +42,22 @@ def gap_after(samples: Sequence[Sample]) -> float:
     return max(MIN_GAP_SECONDS, 3 * statistics.median(steps)) if steps else MIN_GAP_SECONDS
 
 
-def series(samples: Sequence[Sample], value: Callable[[Sample], float | None]) -> list[Point]:
-    """(epoch seconds, value) per row; a gap point where the daemon recorded nothing."""
+def series(
+    samples: Sequence[Sample], value: Callable[[Sample], float | None], origin: datetime
+) -> list[Point]:
+    """(minutes since ``origin``, value) per row, small numbers a chart's attributes keep
+    exactly; a gap point where the daemon recorded nothing."""
     points: list[Point] = []
     limit = gap_after(samples)
+
+    def x(at: datetime) -> float:
+        return (at - origin).total_seconds() / 60
+
     for prev, cur in zip([None, *samples], samples, strict=False):
         if prev is not None and (cur.minute - prev.minute).total_seconds() > limit:
-            points.append((prev.minute.timestamp() + 60, None))
+            points.append((x(prev.minute) + 1, None))
         y = value(cur)
-        points.append((cur.minute.timestamp(), None if y is None else float(y)))
+        points.append((x(cur.minute), None if y is None else float(y)))
     return points
 
 

@@ -70,6 +70,11 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def pending(self) -> int:
+        """Batches waiting in the queue."""
+        return self._queue.qsize()
+
     def submit(self, batch: Batch) -> None:
         """Queue a batch; never blocks. A full queue drops it, counted and logged."""
         if not len(batch):

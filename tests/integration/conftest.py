@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from daemon_support import API_KEY, DB_PASSWORD, FIXTURES, DaemonProcess
-from psycopg import conninfo
+from psycopg import conninfo, sql
 
 from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 
@@ -59,3 +60,23 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
     yield _spawn
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def recorded_day(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A day of the demo workload, accelerated, recorded in a database of its own (kept for the
+    whole run: the per-test cleanup of ``pg_conn`` never touches it)."""
+    from history_day import record_day  # noqa: PLC0415 - only the tests that use it pay
+
+    name = f"dynomatic_day_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield record_day(
+            conninfo.make_conninfo(pg_server_url, dbname=name), tmp_path_factory.mktemp("day")
+        )
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
