@@ -28,6 +28,7 @@ from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
 APP = "day-app"
 API_KEY = "hk-day-secret-31337"
+DAY_PASSWORD = "day-page-pw-5521"
 INTERVAL = 30
 TICKS = 24 * 3600 // INTERVAL
 CONFIG = f"""
@@ -73,6 +74,7 @@ class Day:
     # (process type, minute) -> what the ticks of that minute saw: ready, latency, dynos after
     seen: dict[tuple[str, datetime], list[tuple[Any, Any, Any]]] = field(default_factory=dict)
     scaled: int = 0
+    last_tick: list[Any] = field(default_factory=list)  # the outcomes of the day's last tick
     written: int = 0
     dropped: int = 0
     failed: int = 0
@@ -152,7 +154,8 @@ def record_day(url: str, workdir: Path, seed: int = 11) -> Day:
                 for queue in depth:
                     jobs.set(queue, depth[queue][i])
                 at = clock.now()
-                for out in built.ticker.tick():
+                day.last_tick = built.ticker.tick()
+                for out in day.last_tick:
                     dynos = None
                     if out.decision is not None:
                         scaled = out.action == "scaled"

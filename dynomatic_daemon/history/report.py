@@ -64,12 +64,13 @@ def charts(process_type: str, rows: Sequence[Sample], origin: datetime) -> str:
     dynos = Series("dynos", dynos_points, step=True, axis="right")
     out = []
     for key, name, label, value in (
-        ("backlog", "ready jobs", "ready", lambda s: s.ready_max),
-        ("latency", "oldest ready job, s", "latency", lambda s: s.latency_max),
+        ("backlog", "jobs", "ready", lambda s: s.ready_max),
+        ("latency", "s", "latency", lambda s: s.latency_max),
     ):
         chart = svg_chart(
             [Series(label, summary.series(rows, value, origin)), dynos],
-            title=f"{process_type}: {key} against dynos (UTC)",
+            title=f"{process_type}: {key} against dynos (UTC)"
+            + (": oldest ready job, seconds" if key == "latency" else ": ready jobs"),
             left_label=name,
             right_label="dynos",
             x_format=axis_time,

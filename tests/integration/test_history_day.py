@@ -6,22 +6,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from history_day import APP, Day, charted, stored_events, stored_samples
-
-from dynomatic_daemon import config, wiring
-from dynomatic_daemon.clock import SystemClock
+from history_day import APP, DAY_PASSWORD, Day, charted, stored_events, stored_samples
 
 pytestmark = pytest.mark.postgres
-PASSWORD = "day-page-pw-5521"
 
 
 def dynomatic(day: Day, *args: str) -> subprocess.CompletedProcess[str]:
@@ -134,34 +128,9 @@ def test_the_report_is_one_self_contained_file_showing_the_rows(
     assert "Standard-1X" in page and "$" in page  # priced at the dyno size's list price
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def day_page(recorded_day: Day) -> Iterator[str]:
-    """The live status page over the recorded day, served as `dynomatic run --http-port` does."""
-    env = {**recorded_day.env(), "DYNOMATIC_STATUS_PASSWORD": PASSWORD}
-    settings = config.load(recorded_day.config_path, env)
-    settings = settings.model_copy(
-        update={"http": settings.http.model_copy(update={"host": "127.0.0.1"})}
-    )
-    watching = wiring.observe(settings, _Quiet(), SystemClock(), http_port=free_port())
-    with watching.stack:
-        assert watching.server is not None
-        yield f"http://127.0.0.1:{watching.server.port}"
-
-
-class _Quiet:
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *a, **k: None
-
-
 def test_the_live_page_shows_the_recorded_rows(recorded_day: Day, day_page: str) -> None:
     assert httpx.get(day_page + "/").status_code == 401
-    page = httpx.get(day_page + "/", auth=("dynomatic", PASSWORD), timeout=30)
+    page = httpx.get(day_page + "/", auth=("dynomatic", DAY_PASSWORD), timeout=30)
     assert page.status_code == 200
     check_page(page.text, recorded_day)
     assert 'id="live"' in page.text
