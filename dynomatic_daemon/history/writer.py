@@ -111,6 +111,12 @@ class Writer:
         return clean
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._close_connection()  # even if something below failed: no connection left open
+
+    def _loop(self) -> None:
         retry, attempts = Batch(), 0
         while True:
             if self._failures and not self._stop.is_set():
@@ -120,7 +126,7 @@ class Writer:
             stopping = any(b is _STOP for b in batches)
             batch = _combine([retry, *batches])
             retry = Batch()
-            if len(batch) and not self._write(batch):
+            if len(batch) and not self._attempt(batch):
                 attempts += 1
                 if attempts < MAX_ATTEMPTS and not stopping:
                     retry = batch  # kept, and counted lost only after the last attempt
@@ -129,8 +135,15 @@ class Writer:
             if not len(retry):
                 attempts = 0
             if stopping:
-                self._close_connection()
                 return
+
+    def _attempt(self, batch: Batch) -> bool:
+        try:
+            return self._write(batch)
+        except Exception:  # noqa: BLE001 - a bug (or a dead log stream) must not end the thread
+            self._failures += 1
+            self._close_connection()
+            return False
 
     def _take(self, *, block: bool) -> list[Batch]:
         batches = [self._queue.get()] if block else []

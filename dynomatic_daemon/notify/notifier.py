@@ -108,7 +108,11 @@ class Notifier:
             if item is _STOP:
                 return
             event, held = item
-            self._post(event, held)
+            try:
+                self._post(event, held)
+            except Exception:  # noqa: BLE001 - one bad message must not end the worker
+                with self._lock:
+                    self.counts["failed"] += 1
 
     def _post(self, event: Event, held: int) -> None:
         payload = messages.body(self._target.kind, event, held)

@@ -24,6 +24,8 @@ from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.observe_config import HistorySettings
 from dynomatic_daemon.store import migrations
 
+# logs nowhere, whatever another test left structlog configured to
+QUIET = structlog.wrap_logger(structlog.ReturnLogger(), processors=[])
 pytestmark = pytest.mark.postgres
 START = datetime(2026, 1, 5, 12, 0, 5, tzinfo=UTC)
 
@@ -77,7 +79,7 @@ def test_the_printed_script_builds_the_same_schema(pg_conn: psycopg.Connection[A
 
 def test_a_rollup_of_ticks_lands_as_one_row_per_type_per_minute(db_url: str) -> None:
     clock = SteppableClock(START)
-    writer = Writer(settings(db_url), "my-app", clock, structlog.get_logger())
+    writer = Writer(settings(db_url), "my-app", clock, QUIET)
     writer.start()
     recorder = Recorder(writer, "my-app", interval_seconds=10)
     for i in range(12):  # 12 ticks of 10 s: 12:00:05 .. 12:01:55, two minutes
@@ -170,7 +172,7 @@ def test_a_role_with_only_the_printed_grants_can_record(
         )
         pg_conn.execute(migrations.grants("dynomatic", role))  # type: ignore[arg-type]
         as_role = conninfo.make_conninfo(db_url, user=role)
-        writer = Writer(settings(as_role), "my-app", SteppableClock(START), structlog.get_logger())
+        writer = Writer(settings(as_role), "my-app", SteppableClock(START), QUIET)
         writer.start()
         recorder = Recorder(writer, "my-app", 10)
         recorder.on_tick(TickReport("my-app", START, "leader", (obs(),)))
@@ -190,7 +192,7 @@ def test_a_role_with_only_the_printed_grants_can_record(
 
 def test_rows_past_the_retention_are_pruned(db_url: str) -> None:
     clock = SteppableClock(START)
-    writer = Writer(settings(db_url, retention_days=1), "my-app", clock, structlog.get_logger())
+    writer = Writer(settings(db_url, retention_days=1), "my-app", clock, QUIET)
     old = START - timedelta(days=2)
     writer.start()
     recorder = Recorder(writer, "my-app", 10)

@@ -21,6 +21,8 @@ from dynomatic_daemon.events import Event, Observation, TickReport
 from dynomatic_daemon.notify.notifier import Notifier
 from dynomatic_daemon.observe_config import NotifySettings
 
+# logs nowhere, whatever another test left structlog configured to
+QUIET = structlog.wrap_logger(structlog.ReturnLogger(), processors=[])
 AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HOOK = "https://hooks.example.com/services/T0/B0/secretTOKEN123"
 
@@ -43,12 +45,12 @@ class Capture:
         return httpx.Response(self.status)
 
 
-def notifier(capture: Capture, clock: SteppableClock, **kw: Any) -> Notifier:
+def notifier(capture: Capture, clock: SteppableClock, log: Any = QUIET, **kw: Any) -> Notifier:
     n = Notifier(
         target(**kw),
         "notify[0]:webhook",
         clock,
-        structlog.get_logger(),
+        log,
         httpx.MockTransport(capture),
     )
     n.start()
@@ -139,7 +141,7 @@ def test_at_max_is_told_once_per_stretch_at_the_ceiling() -> None:
 def test_failures_are_counted_and_logged_without_the_url() -> None:
     clock, capture = SteppableClock(AT), Capture(status=500)
     with capture_logs() as logs:
-        n = notifier(capture, clock)
+        n = notifier(capture, clock, structlog.get_logger())
         n.on_event(event("stalled"))
         n.close(5)
     assert n.counts == {"sent": 0, "suppressed": 0, "dropped": 0, "failed": 1}
@@ -177,7 +179,7 @@ def test_a_hanging_target_never_slows_the_caller_and_overflow_is_dropped(hanging
         target(url=hanging_url, queue_size=3, timeout_seconds=0.5, min_interval_seconds=0),
         "notify[0]:webhook",
         clock,
-        structlog.get_logger(),
+        QUIET,
     )
     n.start()
     started = time.monotonic()

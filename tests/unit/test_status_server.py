@@ -18,6 +18,8 @@ from dynomatic_daemon.web.live import LiveStatus
 from dynomatic_daemon.web.server import Credentials, StatusServer
 
 PASSWORD = "s3cret-page-pw"
+# logs nowhere, whatever another test left structlog configured to
+QUIET = structlog.wrap_logger(structlog.ReturnLogger(), processors=[])
 AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
@@ -62,7 +64,7 @@ def server(live: LiveStatus) -> Iterator[StatusServer]:
         page=lambda: "<html>the page</html>",
         counters=lambda: {"history": {"written": 7, "dropped": 2}},
         stalled_after_seconds=30,
-        log=structlog.get_logger(),
+        log=QUIET,
     )
     srv.start()
     yield srv
