@@ -12,7 +12,15 @@ import argparse
 import sys
 import time
 
-from benchmarks import api_budget, memory, reaction, startup, tick_cost
+from benchmarks import (
+    api_budget,
+    history_cost,
+    history_memory,
+    memory,
+    reaction,
+    startup,
+    tick_cost,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         ("API budget", api_budget.main, ["--hours", "2" if quick else "24"]),
         ("memory", memory.main, ["--ticks", "1000" if quick else "10000"]),
         ("reaction time", reaction.main, ["--trials", "5" if quick else "20"]),
+        ("history", history_cost.main, ["--writes", "100" if quick else "300"]),
+        (
+            "memory with history and page",
+            history_memory.main,
+            ["--ticks", "1000" if quick else "10000"],
+        ),
     ]
     failed = []
     started = time.monotonic()

@@ -18,8 +18,10 @@ import structlog
 
 from dynomatic_daemon import __version__, config, logs, wiring
 from dynomatic_daemon.check import run_checks
+from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.history import commands as history_commands
 from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.tick import Outcome
 
@@ -35,7 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return EXIT_CONFIG
-    handler = {"run": cmd_run, "once": cmd_once, "check": cmd_check}[args.command]
+    handler = {
+        "run": cmd_run,
+        "once": cmd_once,
+        "check": cmd_check,
+        "history": history_commands.cmd_history,
+        "report": history_commands.cmd_report,
+    }[args.command]
     try:
         return handler(settings, args)
     except ConfigError as exc:  # auto-detection can only judge once the database answers
@@ -69,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
     demo = sub.add_parser("demo", help="the real daemon on an embedded Postgres and local Heroku")
     demo_runner.add_arguments(demo)
+    history_commands.add_history_command(sub)
+    history_commands.add_report_command(sub)
+    sub.choices["run"].add_argument(
+        "--http-port",
+        type=int,
+        help="serve the status page, /healthz and /metrics on this port (e.g. $PORT)",
+    )
     once = sub.choices["once"]
     once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
     once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -84,10 +99,18 @@ def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = N
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
     log = _logger(settings, args)
+    # First, so a web dyno binds $PORT (and /healthz answers) while the database is awaited.
+    watching = wiring.observe(settings, log, SystemClock(), http_port=args.http_port)
+    with watching.stack:
+        return _run(settings, log, watching)
+
+
+def _run(settings: config.Settings, log: Any, watching: wiring.Observing) -> int:
     built = wiring.build_when_ready(settings, log)
     if built is None:
         log.info("daemon_stopped")
         return EXIT_OK
+    built.ticker.observer = watching.hub
     with built.stack:
         log.info(
             "daemon_started",
@@ -104,6 +127,8 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
             clock=built.ticker.clock,
             stopping=built.ticker.stopping,
             stalled_after=settings.daemon.stalled_after_intervals,
+            observer=watching.hub,
+            app=settings.heroku.app,
         )
         clean = loop.run()
     if not clean:

@@ -27,6 +27,13 @@ from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.config_problems import problems_from_validation
 from dynomatic_daemon.errors import ConfigError, Problem
+from dynomatic_daemon.observe_config import (
+    HistorySettings,
+    HttpSettings,
+    NotifyList,
+    apply_secrets,
+    missing_secrets,
+)
 from dynomatic_daemon.process_config import (
     LatencyRule,
     ProcessSettings,
@@ -90,6 +97,9 @@ class Settings(_Frozen):
     daemon: DaemonSettings = DaemonSettings()
     adapters: Mapping[str, Any] = Field(default_factory=dict)
     process: Annotated[tuple[ProcessSettings, ...], Field(min_length=1)]
+    history: HistorySettings = HistorySettings()
+    http: HttpSettings = HttpSettings()
+    notify: NotifyList = ()
     # URLs of further databases named by an adapter's url_env, keyed by that variable's name.
     database_urls: Mapping[str, SecretStr] = Field(default_factory=dict, exclude=True)
 
@@ -121,12 +131,19 @@ class Settings(_Frozen):
         return env_name, self.database_urls.get(env_name, self.database.url)
 
 
-_SCALAR_SECTIONS: dict[str, type[_Frozen]] = {
+_SCALAR_SECTIONS: dict[str, type[BaseModel]] = {
     "heroku": HerokuSettings,
     "database": DatabaseSettings,
     "daemon": DaemonSettings,
+    "history": HistorySettings,
+    "http": HttpSettings,
 }
-_ENV_ONLY = {("heroku", "api_key"): "HEROKU_API_KEY", ("database", "url"): "DATABASE_URL"}
+_ENV_ONLY = {
+    ("heroku", "api_key"): "HEROKU_API_KEY",
+    ("database", "url"): "DATABASE_URL",
+    ("history", "url"): "the variable history.url_env names",
+    ("http", "password"): "the variable http.password_env names",
+}
 
 
 def resolve_path(cli_path: str | None, env: Mapping[str, str]) -> Path:
@@ -150,11 +167,13 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
             del raw[section][key]
     _apply_env(raw, env, env_keys, problems)
     _apply_secrets(raw, env, problems)
+    apply_secrets(raw, env, problems)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         problems.extend(problems_from_validation(exc, Settings, env_keys))
         raise ConfigError(problems) from None
+    problems.extend(missing_secrets(settings.history))
     if problems:
         raise ConfigError(problems)
     return _adapter_urls(settings, env)

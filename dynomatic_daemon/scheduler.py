@@ -23,6 +23,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from dynomatic_daemon import memory
 from dynomatic_daemon.clock import Clock
+from dynomatic_daemon.events import NO_OBSERVER, Observer
 
 SHUTDOWN_GRACE_SECONDS = 4.0
 RELEASE_EVERY_TICKS = 1000  # after the first tick, then now and then
@@ -38,7 +39,10 @@ class DaemonLoop:
         clock: Clock,
         stopping: threading.Event | None = None,
         stalled_after: int = 3,
+        observer: Observer = NO_OBSERVER,
+        app: str = "",
     ) -> None:
+        self._observer, self._app = observer, app  # told of a stall, as the log is
         self._clock = clock
         self._tick = tick
         self._log = log
@@ -115,3 +119,4 @@ class DaemonLoop:
                 seconds_since_last_tick=round(silent, 1),
                 reason="no tick has completed; the database or the Heroku API may be stuck",
             )
+            self._observer.event(self._app, "stalled", seconds_since_last_tick=round(silent, 1))

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dynomatic_daemon import policy
+from dynomatic_daemon import l2met, policy
 from dynomatic_daemon.adapters.base import QueueReader
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.errors import DynomaticError, HerokuError, HerokuHeldBackError
+from dynomatic_daemon.events import NO_OBSERVER, Observer
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.leader import LEADER, STANDBY, UNKNOWN, Leadership
 from dynomatic_daemon.models import (
@@ -55,6 +56,7 @@ class Ticker:
     clock: Clock
     log: Any
     leadership: Leadership | None = None  # None: a one-off command that needs no lock
+    observer: Observer = NO_OBSERVER  # history, notifications, status page; told after logging
     stopping: threading.Event = field(default_factory=threading.Event)
     states: dict[str, policy.PolicyState] = field(default_factory=dict)
     _role: str = LEADER
@@ -65,6 +67,7 @@ class Ticker:
             self.log.info(
                 "standby", app=self.settings.heroku.app, reason="another copy holds the lock"
             )
+            self._observe([], role, None)
             return []
         self._role = role
         dry = self.settings.daemon.dry_run if dry_run is None else dry_run
@@ -77,7 +80,12 @@ class Ticker:
             self._apply(outcomes, formation, dry)
         for out in outcomes:
             self._log(out)
+        self._observe(outcomes, role, formation)
         return outcomes
+
+    def _observe(self, outcomes: list[Outcome], role: str, formation: Formation | None) -> None:
+        app, now = self.settings.heroku.app, self.clock.now()
+        self.observer.tick_done(app, outcomes, role=role, formation=formation, at=now)
 
     def read_adapter(self, name: str) -> QueueReading:
         """One round trip for every process type that uses this adapter."""
@@ -110,8 +118,16 @@ class Ticker:
             for out in outcomes:
                 _fail(out, f"holding: formation read failed: {_describe(exc)}")
                 out.request_id = exc.request_id
+            self.observer.event(self.settings.heroku.app, "heroku_error", error=exc, call="list")
             return None
         for change in changes:
+            self.observer.event(
+                self.settings.heroku.app,
+                "external_change",
+                process_type=change.type,
+                expected=change.expected,
+                actual=change.actual,
+            )
             self.log.warning(
                 "external_change",
                 process_type=change.type,
@@ -174,6 +190,10 @@ class Ticker:
             _mark(changing, "error", f"scale failed: {_describe(exc)}")
             for out in changing:
                 out.request_id = exc.request_id
+            types = [u.type for u in updates]
+            self.observer.event(
+                self.settings.heroku.app, "heroku_error", error=exc, call="write", types=types
+            )
         else:
             _mark(changing, "scaled", None)
             for out in changing:
@@ -197,6 +217,7 @@ class Ticker:
             reason=out.reason,
             request_id=out.request_id,
             rate_limit_remaining=self.keeper.heroku.rate_limit_remaining,
+            **l2met.fields(out.process.type, stats, decision, out.action),
         )
 
 

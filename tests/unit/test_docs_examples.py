@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.observe_config import HistorySettings, HttpSettings, NotifySettings
 from dynomatic_daemon.process_config import ProcessSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +37,9 @@ def test_every_example_block_is_valid(block: str) -> None:
         catalog.options_model(name).model_validate(options)
     for process in data.get("process", []):
         ProcessSettings.model_validate(process)
+    if "history" in data:
+        HistorySettings.model_validate(data["history"])
+    if "http" in data:
+        HttpSettings.model_validate(data["http"])
+    for target in data.get("notify", []):
+        NotifySettings.model_validate(target)

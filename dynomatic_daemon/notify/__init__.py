@@ -1,0 +1,1 @@
+"""Notifications: events sent to webhooks (generic JSON, Slack) from a background worker."""
