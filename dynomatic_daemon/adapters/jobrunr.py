@@ -52,7 +52,7 @@ READ_SQL = """
 WITH
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc,
                  (now() - make_interval(secs => %(timeout)s)) AT TIME ZONE 'UTC' AS dead_before),
-parts AS (
+parts AS MATERIALIZED (
   SELECT
     (SELECT count(*) FROM (SELECT 1 FROM {t} j WHERE j.state = 'ENQUEUED' LIMIT %(cap)s) s)
     + (SELECT count(*) FROM (SELECT 1 FROM {t} j
