@@ -19,7 +19,8 @@ Storage contract
   so such a row reads as running until someone changes it.
 - Excluded: ``run_after`` in the future, finished (``SUCCESSFUL``/``SUCCEEDED``/``FAILED``) rows.
 - Eligible time: ``enqueued_at`` for a sentinel task, else the later of ``enqueued_at`` and
-  ``run_after``. Priority orders the queue but does not change what can run.
+  ``run_after``. Priority orders the queue but does not change what can run. (Should one queue
+  hold sentinels written in two time zones, its oldest is taken among those of the earlier.)
 - Queues are ``queue_name`` (``default`` unless a task sets one), found by a skip scan of the
   stock ``queue_name`` index, no cap; a queue whose rows are all finished reads as empty.
 - The layout before django-tasks 0.8 (status ``NEW``, nullable ``run_after``) is not read and
