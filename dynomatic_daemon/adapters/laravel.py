@@ -19,17 +19,18 @@ Storage contract
 - Excluded: delayed rows (``available_at`` in the future: ``later()``, release with a delay).
 - Eligible time: ``available_at``; for an expired reservation ``reserved_at + retry_after``,
   when it became takeable again (its first run is not waiting work).
-- Queues are the ``queue`` column (``default`` unless dispatched ``onQueue``), found by a skip
-  scan of Laravel's ``jobs_queue_index``, one probe per distinct name and no cap.
+- Queues are the ``queue`` column (``default`` unless dispatched ``onQueue``), found by the
+  single pass, or with the recommended index by a skip scan, one probe per name; no cap.
 - An absurd integer (``2147483647``) is only a far-future or far-past time: the arithmetic runs
   on ``bigint`` on the clock's side, so no row can overflow the read.
 
 Cost
-Laravel ships one index, on ``queue``. Each queue's counts walk that queue's rows until the cap
-(or its end), and the oldest job needs all of its due rows: fine for small tables, one pass
-over the queue for big ones. ``recommended_indexes`` gives ``(queue, reserved_at,
-available_at)``, which turns every part into an index range: the unreserved due rows, the
-expired reservations and the live ones each lie in one range per queue.
+Laravel ships one index, on ``queue``: per-queue probes would each walk the queue's rows, so
+with the stock indexes the read is one pass over the table that groups every queue (the cost of
+a naive ``GROUP BY``). ``recommended_indexes`` gives ``(queue, reserved_at, available_at)``;
+the reader notices any valid index leading with ``(queue, reserved_at)`` in the same statement
+(see ``index_check``) and switches to per-queue probes in which the unreserved due rows, the
+expired reservations and the live ones each lie in one index range, stopping at the cap.
 """
 
 from __future__ import annotations
@@ -42,26 +43,28 @@ from psycopg import sql
 from pydantic import Field
 
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-# {t} is the table. "reserved_at IS NULL" and "reserved_at <= ..." are written apart (not as
-# Laravel's OR) so that each is one range of an index leading (queue, reserved_at).
+# {t} is the table, {indexed} index_check's question for (queue, reserved_at). Two plans, of
+# which a one-time filter runs one: with that index, per-queue probes, each an index range that
+# stops at the cap ("reserved_at IS NULL" and "reserved_at <= ..." are written apart, not as
+# Laravel's OR, for that); without it, one pass over the table, since the stock queue index
+# makes every probe a walk of the queue's rows and one pass beats one per queue.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, floor(extract(epoch FROM now()))::bigint AS now_s),
--- queue names by skip scan over jobs_queue_index, only when a selector needs discovery
+indexed AS ({indexed}),
+-- queue names by skip scan over an index leading with queue
 found(q) AS (
-    (SELECT j.queue FROM {t} j WHERE %(discover)s ORDER BY j.queue LIMIT 1)
+    (SELECT j.queue FROM {t} j
+      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.queue LIMIT 1)
     UNION ALL
     SELECT (SELECT j.queue FROM {t} j WHERE j.queue > found.q ORDER BY j.queue LIMIT 1)
     FROM found WHERE found.q IS NOT NULL
 ),
-names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL)
-SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
-FROM clock c
--- LEFT JOIN so that the database clock comes back even when there is no queue to report
-LEFT JOIN LATERAL (
+names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
+probed AS (
   SELECT n.name,
     (SELECT count(*) FROM (SELECT 1 FROM {t} j
       WHERE j.queue = n.name AND j.reserved_at IS NULL AND j.available_at <= c.now_s
@@ -80,8 +83,37 @@ LEFT JOIN LATERAL (
     ) AS oldest,
     (SELECT count(*) FROM {t} j
       WHERE j.queue = n.name AND j.reserved_at > c.now_s - %(retry_after)s) AS running
-  FROM names n
-) x ON true
+  FROM names n CROSS JOIN clock c
+  WHERE (SELECT yes FROM indexed)
+),
+scanned AS (
+  SELECT j.queue AS name,
+         count(*) FILTER (WHERE x.available OR x.expired) AS ready,
+         min(CASE WHEN x.available THEN to_timestamp(j.available_at)
+                  WHEN x.expired THEN to_timestamp(j.reserved_at::bigint + %(retry_after)s)
+             END) AS oldest,
+         count(*) FILTER (WHERE j.reserved_at > c.now_s - %(retry_after)s) AS running
+  FROM {t} j CROSS JOIN clock c
+  CROSS JOIN LATERAL (
+    SELECT j.reserved_at IS NULL AND j.available_at <= c.now_s AS available,
+           j.reserved_at <= c.now_s - %(retry_after)s AS expired) x
+  WHERE NOT (SELECT yes FROM indexed)
+    AND (%(discover)s OR j.queue = ANY(%(names)s::text[]))
+  GROUP BY j.queue
+),
+found_rows AS (
+  SELECT name, ready, oldest, running FROM probed
+  UNION ALL
+  SELECT name, ready, oldest, running FROM scanned
+  UNION ALL  -- named queues the single pass found no row of
+  SELECT n, 0, NULL, 0 FROM unnest(%(names)s::text[]) n
+  WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
+)
+SELECT c.db_now, x.name, x.ready, x.oldest,
+       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+FROM clock c
+-- LEFT JOIN so that the database clock comes back even when there is no queue to report
+LEFT JOIN found_rows x ON true
 ORDER BY x.name
 """
 
@@ -126,7 +158,9 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._query = sql.SQL(READ_SQL).format(t=qualified(options.schema_name, options.table))
+        table = qualified(options.schema_name, options.table)
+        self._relation = relation_name(table)
+        self._query = sql.SQL(READ_SQL).format(t=table, indexed=sql.SQL(LEADING_INDEX_SQL))
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
@@ -136,6 +170,9 @@ class Reader:
             "discover": any(s.needs_discovery for s in selectors),
             "cap": cap,
             "retry_after": self.options.retry_after_seconds,
+            "relation": self._relation,
+            "lead0": "queue",
+            "lead1": "reserved_at",
         }
         with conn.cursor() as cur:
             cur.execute(self._query, params)

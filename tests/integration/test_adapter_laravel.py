@@ -29,9 +29,12 @@ FROM generate_series(1, %(count)s)
 """
 
 
-@pytest.fixture
-def jobs(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+@pytest.fixture(params=["stock indexes", "recommended index"])
+def jobs(request: pytest.FixtureRequest, pg_conn: psycopg.Connection[Any]) -> Any:
+    """Laravel's table, read in one pass (stock) or by per-queue probes (recommended index)."""
     pg_conn.execute((SCHEMAS / "laravel.sql").read_text())
+    if request.param == "recommended index":
+        pg_conn.execute(recommended_indexes(Options())[0])
     return pg_conn
 
 
