@@ -17,14 +17,16 @@ Storage contract
 - Excluded: rows with a NULL ``lock``, which no dequeue takes. Finished and failed tasks are
   deleted from this table (results live in ``django_q_task``).
 - Eligible time: ``lock + shift``: the enqueue time, or when an expired claim freed the task.
-- Queues are ``key``, found by a skip scan (an index on ``key`` makes that one probe per name;
-  without one, each step reads the table). No cap.
+- Queues are ``key``, found by the single pass, or with the recommended index by a skip scan,
+  one probe per name; no cap.
 
 Cost
-django-q2 creates no index on this table besides the primary key, so without one every part is
-a scan of the table - which holds only queued and running tasks. ``recommended_indexes`` gives
-``(key, lock)``: the ready count and oldest, the running count and the discovery each become
-one index range.
+django-q2 creates no index on this table besides the primary key, so without one the read is
+one pass over the table that groups every queue (the cost of a naive ``GROUP BY``; the table
+holds only queued and running tasks). ``recommended_indexes`` gives ``(key, lock)``; the reader
+notices any valid index leading with those columns in the same statement (see ``index_check``)
+and switches to per-queue probes: the ready count and oldest, the running count and the
+discovery each become one index range.
 """
 
 from __future__ import annotations
@@ -37,36 +39,64 @@ from psycopg import sql
 from pydantic import Field
 
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-# {t} is the table; free_before = now - shift: a lock older than that is free to take.
+# {t} is the table, {indexed} index_check's question for (key, lock); free_before = now - shift:
+# a lock older than that is free to take. Two plans, of which a one-time filter runs one: with
+# that index, per-queue probes that are index ranges stopping at the cap; without it (django-q2
+# creates none), one pass over the table, since every probe would be a scan of its own.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() - make_interval(secs => %(shift)s) AS free_before),
--- queue names by skip scan over key
+indexed AS ({indexed}),
+-- queue names by skip scan over the index
 found(q) AS (
-    (SELECT j.key FROM {t} j WHERE %(discover)s ORDER BY j.key LIMIT 1)
+    (SELECT j.key FROM {t} j
+      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.key LIMIT 1)
     UNION ALL
     SELECT (SELECT j.key FROM {t} j WHERE j.key > found.q ORDER BY j.key LIMIT 1)
     FROM found WHERE found.q IS NOT NULL
 ),
-names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL)
-SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
-FROM clock c
--- LEFT JOIN so that the database clock comes back even when there is no queue to report
-LEFT JOIN LATERAL (
+names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
+probed AS (
   SELECT n.name,
     (SELECT count(*) FROM (SELECT 1 FROM {t} j
       WHERE j.key = n.name AND j.lock < c.free_before LIMIT %(cap)s) s) AS ready,
-    -- lock < free_before, so adding the shift stays below now; -infinity is read as 1970
-    (SELECT GREATEST(j.lock + make_interval(secs => %(shift)s),
-                     timestamptz '1970-01-01 00:00:00+00')
-      FROM {t} j WHERE j.key = n.name AND j.lock < c.free_before
-      ORDER BY j.lock LIMIT 1) AS oldest,
+    (SELECT j.lock FROM {t} j WHERE j.key = n.name AND j.lock < c.free_before
+      ORDER BY j.lock LIMIT 1) AS first_lock,
     (SELECT count(*) FROM {t} j WHERE j.key = n.name AND j.lock >= c.free_before) AS running
-  FROM names n
-) x ON true
+  FROM names n CROSS JOIN clock c
+  WHERE (SELECT yes FROM indexed)
+),
+scanned AS (
+  SELECT j.key AS name,
+         count(*) FILTER (WHERE j.lock < c.free_before) AS ready,
+         min(j.lock) FILTER (WHERE j.lock < c.free_before) AS first_lock,
+         count(*) FILTER (WHERE j.lock >= c.free_before) AS running
+  FROM {t} j CROSS JOIN clock c
+  WHERE NOT (SELECT yes FROM indexed) AND (%(discover)s OR j.key = ANY(%(names)s::text[]))
+  GROUP BY j.key
+),
+found_rows AS (
+  SELECT name, ready, first_lock, running FROM probed
+  UNION ALL
+  SELECT name, ready, first_lock, running FROM scanned
+  UNION ALL  -- named queues the single pass found no row of
+  SELECT n, 0, NULL, 0 FROM unnest(%(names)s::text[]) n
+  WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
+)
+SELECT c.db_now, x.name, x.ready, o.oldest,
+       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+FROM clock c
+-- LEFT JOIN so that the database clock comes back even when there is no queue to report
+LEFT JOIN found_rows x ON true
+-- the lock is below free_before, so adding the shift stays below now; -infinity reads as 1970
+LEFT JOIN LATERAL (
+    SELECT GREATEST(x.first_lock + make_interval(secs => %(shift)s),
+                    timestamptz '1970-01-01 00:00:00+00') AS oldest
+    WHERE x.first_lock IS NOT NULL
+) o ON true
 ORDER BY x.name
 """
 
@@ -109,7 +139,9 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._query = sql.SQL(READ_SQL).format(t=qualified(options.schema_name, options.table))
+        table = qualified(options.schema_name, options.table)
+        self._relation = relation_name(table)
+        self._query = sql.SQL(READ_SQL).format(t=table, indexed=sql.SQL(LEADING_INDEX_SQL))
         self._shift = options.retry_seconds if options.lock_style == "since" else 0
 
     def read(
@@ -120,6 +152,9 @@ class Reader:
             "discover": any(s.needs_discovery for s in selectors),
             "cap": cap,
             "shift": self._shift,
+            "relation": self._relation,
+            "lead0": "key",
+            "lead1": "lock",
         }
         with conn.cursor() as cur:
             cur.execute(self._query, params)

@@ -27,9 +27,12 @@ FROM generate_series(1, %(count)s)
 """
 
 
-@pytest.fixture
-def ormq(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+@pytest.fixture(params=["stock indexes", "recommended index"])
+def ormq(request: pytest.FixtureRequest, pg_conn: psycopg.Connection[Any]) -> Any:
+    """The broker's table, read in one pass (stock) or by per-queue probes (the index)."""
     pg_conn.execute((SCHEMAS / "django_q2.sql").read_text())
+    if request.param == "recommended index":
+        pg_conn.execute(recommended_indexes(Options())[0])
     return pg_conn
 
 
