@@ -21,17 +21,21 @@ Storage contract
 - Eligible time: ``enqueued_at`` for a sentinel task, else the later of ``enqueued_at`` and
   ``run_after``. Priority orders the queue but does not change what can run. (Should one queue
   hold sentinels written in two time zones, its oldest is taken among those of the earlier.)
-- Queues are ``queue_name`` (``default`` unless a task sets one), found by a skip scan of the
-  stock ``queue_name`` index, no cap; a queue whose rows are all finished reads as empty.
+- Queues are ``queue_name`` (``default`` unless a task sets one), found by the single pass
+  (queues with ready or running tasks), or with the recommended index by a skip scan (a queue
+  whose rows are all finished then reads as empty); no cap.
 - The layout before django-tasks 0.8 (status ``NEW``, nullable ``run_after``) is not read and
   not detected.
 
 Cost
 The stock indexes are ``queue_name``, ``backend_name`` and the fetch order ``(status, priority
 DESC, run_after[, enqueued_at]) WHERE status = 'READY'``; none leads with the queue and the
-state together, and finished results stay in the table, so the per-queue parts walk a queue's
-rows. ``recommended_indexes`` gives ``(queue_name, status, run_after, enqueued_at) WHERE status
-IN ('READY', 'RUNNING')``: every part becomes one range of it, and finished rows are not in it.
+status together, and finished results stay in the table, so with them the read is one pass
+over the table grouping every queue (the cost of a naive ``GROUP BY``). ``recommended_indexes``
+gives ``(queue_name, status, run_after, enqueued_at) WHERE status IN ('READY', 'RUNNING')``;
+the reader notices any valid index leading with ``(queue_name, status)`` in the same statement
+(see ``index_check``) and switches to per-queue probes, each one range of it that stops at the
+cap. Finished rows are not in it.
 """
 
 from __future__ import annotations
@@ -44,34 +48,31 @@ from psycopg import sql
 from pydantic import Field
 
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-# {t} is the table, {backend} empty or the backend filter. Due and sentinel rows are two
-# ranges of (queue_name, status, run_after): written apart, not as the library's OR.
+# {t} is the table, {backend} empty or the backend filter, {indexed} index_check's question for
+# (queue_name, status). Two plans, of which a one-time filter runs one: with that index,
+# per-queue probes in which due and sentinel rows are two ranges (written apart, not as the
+# library's OR); without it, one pass over the table, since no stock index leads with the queue
+# and the status together and every probe would walk the queue's finished results too.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
--- queue names by skip scan over the queue_name index
+indexed AS ({indexed}),
+-- queue names by skip scan over an index leading with queue_name
 found(q) AS (
-    (SELECT j.queue_name FROM {t} j WHERE %(discover)s ORDER BY j.queue_name LIMIT 1)
+    (SELECT j.queue_name FROM {t} j
+      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.queue_name LIMIT 1)
     UNION ALL
     SELECT (SELECT j.queue_name FROM {t} j WHERE j.queue_name > found.q
             ORDER BY j.queue_name LIMIT 1)
     FROM found WHERE found.q IS NOT NULL
 ),
-names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL)
-SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
-FROM clock c
--- LEFT JOIN so that the database clock comes back even when there is no queue to report
-LEFT JOIN LATERAL (
-  SELECT n.name, r.ready,
-         -- a -infinity run_after would be run, but cannot be loaded: read it as 1970
-         CASE WHEN LEAST(o.due, o.sentinel) IS NOT NULL
-              THEN GREATEST(LEAST(o.due, o.sentinel), timestamptz '1970-01-01 00:00:00+00')
-         END AS oldest,
-         run.running
-  FROM names n
+names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
+probed AS (
+  SELECT n.name, r.ready, LEAST(o.due, o.sentinel) AS oldest, run.running
+  FROM names n CROSS JOIN clock c
   CROSS JOIN LATERAL (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM {t} j
              WHERE j.queue_name = n.name AND j.status = 'READY' AND j.run_after <= c.db_now
@@ -102,7 +103,42 @@ LEFT JOIN LATERAL (
     SELECT count(*) AS running FROM {t} j
     WHERE j.queue_name = n.name AND j.status = 'RUNNING' {backend}
   ) run
-) x ON true
+  WHERE (SELECT yes FROM indexed)
+),
+scanned AS (
+  SELECT j.queue_name AS name,
+         count(*) FILTER (WHERE x.eligible IS NOT NULL) AS ready,
+         min(x.eligible) AS oldest,
+         count(*) FILTER (WHERE j.status = 'RUNNING') AS running
+  FROM {t} j CROSS JOIN clock c
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN j.status <> 'READY' THEN NULL
+                WHEN j.run_after >= {sentinel_from} AND j.run_after < {sentinel_to}
+                THEN j.enqueued_at
+                WHEN j.run_after <= c.db_now THEN GREATEST(j.enqueued_at, j.run_after)
+           END AS eligible) x
+  WHERE NOT (SELECT yes FROM indexed) AND j.status IN ('READY', 'RUNNING') {backend}
+    AND (%(discover)s OR j.queue_name = ANY(%(names)s::text[]))
+  GROUP BY j.queue_name
+),
+found_rows AS (
+  SELECT name, ready, oldest, running FROM probed
+  UNION ALL
+  SELECT name, ready, oldest, running FROM scanned
+  UNION ALL  -- named queues the single pass found no row of
+  SELECT n, 0, NULL, 0 FROM unnest(%(names)s::text[]) n
+  WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
+)
+SELECT c.db_now, x.name, x.ready, o.oldest,
+       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+FROM clock c
+-- LEFT JOIN so that the database clock comes back even when there is no queue to report
+LEFT JOIN found_rows x ON true
+-- a -infinity run_after would be run, but cannot be loaded: read it as 1970
+LEFT JOIN LATERAL (
+    SELECT GREATEST(x.oldest, timestamptz '1970-01-01 00:00:00+00') AS oldest
+    WHERE x.oldest IS NOT NULL
+) o ON true
 ORDER BY x.name
 """
 BACKEND_FILTER = "AND j.backend_name = %(backend)s"
@@ -156,8 +192,11 @@ class Reader:
     def __init__(self, options: Options) -> None:
         self.options = options
         backend = sql.SQL(BACKEND_FILTER if options.backend else "")
+        table = qualified(options.schema_name, options.table)
+        self._relation = relation_name(table)
         self._query = sql.SQL(READ_SQL).format(
-            t=qualified(options.schema_name, options.table),
+            t=table,
+            indexed=sql.SQL(LEADING_INDEX_SQL),
             backend=backend,
             sentinel_from=sql.SQL(SENTINEL_FROM),
             sentinel_to=sql.SQL(SENTINEL_TO),
@@ -171,6 +210,9 @@ class Reader:
             "discover": any(s.needs_discovery for s in selectors),
             "cap": cap,
             "backend": self.options.backend,
+            "relation": self._relation,
+            "lead0": "queue_name",
+            "lead1": "status",
         }
         with conn.cursor() as cur:
             cur.execute(self._query, params)
