@@ -29,8 +29,10 @@ Storage contract
 Cost
 JobRunr's ``(state, updatedAt)`` index makes the enqueued and processing parts index ranges.
 Due scheduled jobs have only the ``scheduledAt`` index, which since JobRunr 8 also holds every
-finished job that was once scheduled (the column is kept), or the state index, which walks
-every future job; ``recommended_indexes`` gives ``(scheduledAt) WHERE state = 'SCHEDULED'``.
+finished job that was once scheduled (the column is kept), so with the stock indexes they are
+found by walking the ``SCHEDULED`` rows (every future job) instead. ``recommended_indexes``
+gives ``(state, scheduledAt)``; the reader notices any valid index leading with those columns
+in the same statement (see ``index_check``) and reads the due ones as one range.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from psycopg import sql
 from pydantic import Field
 
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 QUEUE = "default"
@@ -52,17 +55,31 @@ READ_SQL = """
 WITH
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc,
                  (now() - make_interval(secs => %(timeout)s)) AT TIME ZONE 'UTC' AS dead_before),
+indexed AS ({indexed}),
+-- due scheduled jobs, by an index leading (state, scheduledat) when there is one; else a walk of
+-- the SCHEDULED rows through (state, updatedat) ("+ 0" keeps the planner off the scheduledat
+-- index, whose range also holds every finished job that was once scheduled)
 parts AS MATERIALIZED (
   SELECT
     (SELECT count(*) FROM (SELECT 1 FROM {t} j WHERE j.state = 'ENQUEUED' LIMIT %(cap)s) s)
-    + (SELECT count(*) FROM (SELECT 1 FROM {t} j
-        WHERE j.state = 'SCHEDULED' AND j.scheduledat <= c.now_utc LIMIT %(cap)s) s)
+    + CASE WHEN (SELECT yes FROM indexed)
+        THEN (SELECT count(*) FROM (SELECT 1 FROM {t} j
+               WHERE j.state = 'SCHEDULED' AND j.scheduledat <= c.now_utc LIMIT %(cap)s) s)
+        ELSE (SELECT count(*) FROM (SELECT 1 FROM {t} j
+               WHERE j.state = 'SCHEDULED' AND j.scheduledat + interval '0' <= c.now_utc
+               LIMIT %(cap)s) s)
+      END
     + (SELECT count(*) FROM (SELECT 1 FROM {t} j
         WHERE j.state = 'PROCESSING' AND j.updatedat < c.dead_before LIMIT %(cap)s) s) AS ready,
     LEAST(
       (SELECT j.updatedat FROM {t} j WHERE j.state = 'ENQUEUED' ORDER BY j.updatedat LIMIT 1),
-      (SELECT j.scheduledat FROM {t} j WHERE j.state = 'SCHEDULED' AND j.scheduledat <= c.now_utc
-        ORDER BY j.scheduledat LIMIT 1),
+      CASE WHEN (SELECT yes FROM indexed)
+        THEN (SELECT j.scheduledat FROM {t} j
+               WHERE j.state = 'SCHEDULED' AND j.scheduledat <= c.now_utc
+               ORDER BY j.scheduledat LIMIT 1)
+        ELSE (SELECT min(j.scheduledat + interval '0') FROM {t} j
+               WHERE j.state = 'SCHEDULED' AND j.scheduledat + interval '0' <= c.now_utc)
+      END,
       -- updatedat < dead_before, so adding the timeout stays below now: no overflow
       (SELECT j.updatedat + make_interval(secs => %(timeout)s) FROM {t} j
         WHERE j.state = 'PROCESSING' AND j.updatedat < c.dead_before
@@ -97,9 +114,7 @@ FROM information_schema.columns
 WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
 """
 
-INDEX_SQL = (
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (scheduledat) WHERE state = 'SCHEDULED'"
-)
+INDEX_SQL = "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (state, scheduledat)"
 
 
 class Options(AdapterOptions):
@@ -125,7 +140,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index that makes due scheduled jobs one range (the stock ones walk other rows)."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_scheduled")
+    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
     table = qualified(options.schema_name, options.table)
     return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
 
@@ -135,7 +150,9 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._query = sql.SQL(READ_SQL).format(t=qualified(options.schema_name, options.table))
+        table = qualified(options.schema_name, options.table)
+        self._relation = relation_name(table)
+        self._query = sql.SQL(READ_SQL).format(t=table, indexed=sql.SQL(LEADING_INDEX_SQL))
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
@@ -146,6 +163,9 @@ class Reader:
             "queue": QUEUE,
             "cap": cap,
             "timeout": self.options.server_timeout_seconds,
+            "relation": self._relation,
+            "lead0": "state",
+            "lead1": "scheduledat",
         }
         with conn.cursor() as cur:
             cur.execute(self._query, params)

@@ -28,9 +28,12 @@ FROM generate_series(1, %(count)s)
 """
 
 
-@pytest.fixture
-def jobrunr(pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+@pytest.fixture(params=["stock indexes", "recommended index"])
+def jobrunr(request: pytest.FixtureRequest, pg_conn: psycopg.Connection[Any]) -> Any:
+    """JobRunr's tables, with or without the index that serves due scheduled jobs."""
     pg_conn.execute((SCHEMAS / "jobrunr.sql").read_text())
+    if request.param == "recommended index":
+        pg_conn.execute(recommended_indexes(Options())[0])
     return pg_conn
 
 
