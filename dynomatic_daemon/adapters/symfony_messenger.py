@@ -20,20 +20,25 @@ Storage contract
 - Eligible time: ``available_at``; for a redeliverable row the later of that and
   ``delivered_at + redeliver_timeout``.
 - Queues are ``queue_name`` (the transport's ``queue_name``, ``default`` unless set), found by
-  a skip scan over the index leading with it, no cap. The failure transport's queue (Symfony's
-  recipe stores failed messages with ``queue_name=failed`` in the same table, and no worker
-  consumes it) would read as ready forever, so the names in ``failure_queues`` are reported only
-  when a process names them exactly.
+  the single pass, or by a skip scan of an index leading with it; no cap. The failure
+  transport's queue (Symfony's recipe stores failed messages with ``queue_name=failed`` in the
+  same table, and no worker consumes it) would read as ready forever, so the names in
+  ``failure_queues`` are reported only when a process names them exactly.
 - Eligible times before 1970 (``-infinity``, BC dates) are read as 1970-01-01, so that such a
   row cannot break the read.
 
 Cost
 Two index layouts exist. Up to 7.3.8 Symfony creates one-column indexes on ``queue_name``,
-``available_at`` and ``delivered_at``: delivered rows are few, so the redeliverable and running
-parts are ranges of the ``delivered_at`` index, but the never-delivered count walks the queue's
-rows. From 7.3.9 one ``(queue_name, available_at, delivered_at, id)`` index serves the
-never-delivered count and oldest, while the delivered parts walk the queue's due rows.
-``recommended_indexes`` gives one partial index for each gap; each holds only its own rows.
+``available_at`` and ``delivered_at``: a per-queue probe of a queue with few ready messages
+would walk all of its delayed ones, so the read is one pass over the table grouping every queue
+(the cost of a naive ``GROUP BY``). From 7.3.9 one ``(queue_name, available_at, delivered_at,
+id)`` index leads with the columns the probes need: the reader notices that (or the recommended
+``(queue_name, available_at) WHERE delivered_at IS NULL``, for older layouts) in the same
+statement (see ``index_check``) and probes per queue; never-delivered messages are then one
+range that stops at the cap, and delivered ones (redeliverable or running, as few as the
+workers) a range of the ``delivered_at`` index up to 7.3.8, or of the recommended ``(queue_name,
+delivered_at) WHERE delivered_at IS NOT NULL`` from 7.3.9 (without it, a walk of the queue's due
+messages). ``recommended_indexes`` gives both partial indexes; each holds only its own rows.
 """
 
 from __future__ import annotations
@@ -47,17 +52,23 @@ from psycopg import sql
 from pydantic import Field, field_validator
 
 from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-# {t} is the table. The two ready parts are written apart rather than as Symfony's OR, so that
-# each is one range of an index leading with queue_name (or of the delivered_at index).
+# {t} is the table, {indexed} index_check's question for (queue_name, available_at). Two plans,
+# of which a one-time filter runs one: with such an index (7.3.9+'s own, or the recommended
+# one), per-queue probes, the two ready parts written apart rather than as Symfony's OR so that
+# each is one index range; without it (5.4-7.3.8's one-column indexes), one pass over the table,
+# since a probe of a queue with few ready messages walks all of its delayed ones.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE %(zone)s AS now_local,
                  (now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s AS expired),
+indexed AS ({indexed}),
 -- queue names by skip scan over the index leading with queue_name
 found(q) AS (
-    (SELECT m.queue_name FROM {t} m WHERE %(discover)s ORDER BY m.queue_name LIMIT 1)
+    (SELECT m.queue_name FROM {t} m
+      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY m.queue_name LIMIT 1)
     UNION ALL
     SELECT (SELECT m.queue_name FROM {t} m WHERE m.queue_name > found.q
             ORDER BY m.queue_name LIMIT 1)
@@ -66,19 +77,10 @@ found(q) AS (
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL AND q <> ALL(%(hidden)s::text[])
-)
-SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
-FROM clock c
--- LEFT JOIN so that the database clock comes back even when there is no queue to report
-LEFT JOIN LATERAL (
-  SELECT n.name, r.ready,
-         -- a -infinity or BC time cannot be loaded, and no real message has one
-         CASE WHEN o.oldest IS NOT NULL
-              THEN GREATEST(o.oldest, timestamp '1970-01-01') AT TIME ZONE %(zone)s
-         END AS oldest,
-         run.running
-  FROM names n
+),
+probed AS (
+  SELECT n.name, r.ready, o.oldest, run.running
+  FROM names n CROSS JOIN clock c
   CROSS JOIN LATERAL (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM {t} m
              WHERE m.queue_name = n.name AND m.delivered_at IS NULL
@@ -105,7 +107,43 @@ LEFT JOIN LATERAL (
     SELECT count(*) AS running FROM {t} m
     WHERE m.queue_name = n.name AND m.delivered_at >= c.expired
   ) run
-) x ON true
+  WHERE (SELECT yes FROM indexed)
+),
+scanned AS (
+  SELECT m.queue_name AS name,
+         count(*) FILTER (WHERE x.eligible IS NOT NULL) AS ready,
+         min(x.eligible) AS oldest,
+         count(*) FILTER (WHERE m.delivered_at >= c.expired) AS running
+  FROM {t} m CROSS JOIN clock c
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN m.available_at > c.now_local THEN NULL
+                WHEN m.delivered_at IS NULL THEN m.available_at
+                WHEN m.delivered_at < c.expired
+                THEN GREATEST(m.available_at, m.delivered_at + make_interval(secs => %(timeout)s))
+           END AS eligible) x
+  WHERE NOT (SELECT yes FROM indexed)
+    AND ((%(discover)s AND m.queue_name <> ALL(%(hidden)s::text[]))
+         OR m.queue_name = ANY(%(names)s::text[]))
+  GROUP BY m.queue_name
+),
+found_rows AS (
+  SELECT name, ready, oldest, running FROM probed
+  UNION ALL
+  SELECT name, ready, oldest, running FROM scanned
+  UNION ALL  -- named queues the single pass found no row of
+  SELECT n, 0, NULL, 0 FROM unnest(%(names)s::text[]) n
+  WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
+)
+SELECT c.db_now, x.name, x.ready, o.oldest,
+       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+FROM clock c
+-- LEFT JOIN so that the database clock comes back even when there is no queue to report
+LEFT JOIN found_rows x ON true
+-- a -infinity or BC time cannot be loaded, and no real message has one: read it as 1970
+LEFT JOIN LATERAL (
+    SELECT GREATEST(x.oldest, timestamp '1970-01-01') AT TIME ZONE %(zone)s AS oldest
+    WHERE x.oldest IS NOT NULL
+) o ON true
 ORDER BY x.name
 """
 
@@ -171,7 +209,9 @@ class Reader:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._query = sql.SQL(READ_SQL).format(t=qualified(options.schema_name, options.table))
+        table = qualified(options.schema_name, options.table)
+        self._relation = relation_name(table)
+        self._query = sql.SQL(READ_SQL).format(t=table, indexed=sql.SQL(LEADING_INDEX_SQL))
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
@@ -183,6 +223,9 @@ class Reader:
             "cap": cap,
             "timeout": self.options.redeliver_timeout_seconds,
             "zone": self.options.time_zone,
+            "relation": self._relation,
+            "lead0": "queue_name",
+            "lead1": "available_at",
         }
         with conn.cursor() as cur:
             cur.execute(self._query, params)

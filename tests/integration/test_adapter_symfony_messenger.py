@@ -36,9 +36,13 @@ FROM generate_series(1, %(count)s),
 """
 
 
-@pytest.fixture(params=LAYOUTS)
+@pytest.fixture(params=[*LAYOUTS, "symfony_messenger_5_4.sql + recommended indexes"])
 def messages(request: pytest.FixtureRequest, pg_conn: psycopg.Connection[Any]) -> Any:
-    pg_conn.execute((SCHEMAS / request.param).read_text())
+    """5.4's layout (one pass), 7.3.9's (probes) and 5.4's with the recommended indexes."""
+    layout, _, indexes = str(request.param).partition(" + ")
+    pg_conn.execute((SCHEMAS / layout).read_text())
+    for statement in recommended_indexes(Options()) if indexes else ():
+        pg_conn.execute(statement)
     return pg_conn
 
 
