@@ -59,7 +59,10 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # of which a one-time filter runs one: with such an index (7.3.9+'s own, or the recommended
 # one), per-queue probes, the two ready parts written apart rather than as Symfony's OR so that
 # each is one index range; without it (5.4-7.3.8's one-column indexes), one pass over the table,
-# since a probe of a queue with few ready messages walks all of its delayed ones.
+# since a probe of a queue with few ready messages walks all of its delayed ones. The probes
+# spell the clock out ({now_local}, {expired}: now() is one value in a statement) rather than
+# naming clock's columns, so that the planner sees how few rows "delivered before expired"
+# selects and takes the delivered_at index, not a scan.
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE %(zone)s AS now_local,
@@ -80,32 +83,32 @@ names(name) AS (
 ),
 probed AS (
   SELECT n.name, r.ready, o.oldest, run.running
-  FROM names n CROSS JOIN clock c
+  FROM names n
   CROSS JOIN LATERAL (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM {t} m
              WHERE m.queue_name = n.name AND m.delivered_at IS NULL
-               AND m.available_at <= c.now_local
+               AND m.available_at <= {now_local}
              LIMIT %(cap)s) s)
          + (SELECT count(*) FROM (SELECT 1 FROM {t} m
-             WHERE m.queue_name = n.name AND m.delivered_at < c.expired
-               AND m.available_at <= c.now_local
+             WHERE m.queue_name = n.name AND m.delivered_at < {expired}
+               AND m.available_at <= {now_local}
              LIMIT %(cap)s) s) AS ready
   ) r
   CROSS JOIN LATERAL (
     SELECT LEAST(
       (SELECT m.available_at FROM {t} m
-        WHERE m.queue_name = n.name AND m.delivered_at IS NULL AND m.available_at <= c.now_local
+        WHERE m.queue_name = n.name AND m.delivered_at IS NULL AND m.available_at <= {now_local}
         ORDER BY m.available_at LIMIT 1),
       -- delivered_at < expired, so adding the timeout stays below now: no overflow
       (SELECT min(GREATEST(m.available_at,
                            m.delivered_at + make_interval(secs => %(timeout)s))) FROM {t} m
-        WHERE m.queue_name = n.name AND m.delivered_at < c.expired
-          AND m.available_at <= c.now_local)
+        WHERE m.queue_name = n.name AND m.delivered_at < {expired}
+          AND m.available_at <= {now_local})
     ) AS oldest
   ) o
   CROSS JOIN LATERAL (
     SELECT count(*) AS running FROM {t} m
-    WHERE m.queue_name = n.name AND m.delivered_at >= c.expired
+    WHERE m.queue_name = n.name AND m.delivered_at >= {expired}
   ) run
   WHERE (SELECT yes FROM indexed)
 ),
@@ -146,6 +149,9 @@ LEFT JOIN LATERAL (
 ) o ON true
 ORDER BY x.name
 """
+
+NOW_LOCAL = "(now() AT TIME ZONE %(zone)s)"
+EXPIRED = "((now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s)"
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('body', 'headers', 'queue_name', 'created_at',
@@ -211,7 +217,12 @@ class Reader:
         self.options = options
         table = qualified(options.schema_name, options.table)
         self._relation = relation_name(table)
-        self._query = sql.SQL(READ_SQL).format(t=table, indexed=sql.SQL(LEADING_INDEX_SQL))
+        self._query = sql.SQL(READ_SQL).format(
+            t=table,
+            indexed=sql.SQL(LEADING_INDEX_SQL),
+            now_local=sql.SQL(NOW_LOCAL),
+            expired=sql.SQL(EXPIRED),
+        )
 
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
