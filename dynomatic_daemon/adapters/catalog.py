@@ -27,6 +27,11 @@ NAMES: tuple[str, ...] = (
     "graphile_worker",
     "pgmq",
     "chancy",
+    "laravel",
+    "symfony_messenger",
+    "django_tasks",
+    "django_q2",
+    "jobrunr",
     "sql",
 )
 # Libraries auto-detection may pick; "sql" needs a query and is never guessed.

@@ -11,8 +11,12 @@ from __future__ import annotations
 from dynomatic_daemon.demo.workloads.base import Claimed, SqlWorkload, Workload
 from dynomatic_daemon.demo.workloads.chancy import WORKLOAD as CHANCY
 from dynomatic_daemon.demo.workloads.delayed_job import WORKLOAD as DELAYED_JOB
+from dynomatic_daemon.demo.workloads.django_q2 import WORKLOAD as DJANGO_Q2
+from dynomatic_daemon.demo.workloads.django_tasks import WORKLOAD as DJANGO_TASKS
 from dynomatic_daemon.demo.workloads.good_job import WORKLOAD as GOOD_JOB
 from dynomatic_daemon.demo.workloads.graphile_worker import WORKLOAD as GRAPHILE_WORKER
+from dynomatic_daemon.demo.workloads.jobrunr import WORKLOAD as JOBRUNR
+from dynomatic_daemon.demo.workloads.laravel import WORKLOAD as LARAVEL
 from dynomatic_daemon.demo.workloads.oban import WORKLOAD as OBAN
 from dynomatic_daemon.demo.workloads.pgboss import WORKLOAD as PGBOSS
 from dynomatic_daemon.demo.workloads.pgmq import WORKLOAD as PGMQ
@@ -22,6 +26,7 @@ from dynomatic_daemon.demo.workloads.que import WORKLOAD as QUE
 from dynomatic_daemon.demo.workloads.queue_classic import WORKLOAD as QUEUE_CLASSIC
 from dynomatic_daemon.demo.workloads.river import WORKLOAD as RIVER
 from dynomatic_daemon.demo.workloads.solid_queue import WORKLOAD as SOLID_QUEUE
+from dynomatic_daemon.demo.workloads.symfony_messenger import WORKLOAD as SYMFONY_MESSENGER
 
 __all__ = ["WORKLOADS", "Claimed", "SqlWorkload", "Workload"]
 
@@ -30,6 +35,7 @@ WORKLOADS: dict[str, Workload] = {
     w.adapter: w
     for w in (
         DELAYED_JOB, GOOD_JOB, QUE, SOLID_QUEUE, QUEUE_CLASSIC, RIVER, OBAN, PROCRASTINATE,
-        PGQUEUER, PGBOSS, GRAPHILE_WORKER, PGMQ, CHANCY,
+        PGQUEUER, PGBOSS, GRAPHILE_WORKER, PGMQ, CHANCY, LARAVEL, SYMFONY_MESSENGER, DJANGO_TASKS,
+        DJANGO_Q2, JOBRUNR,
     )
 }  # fmt: skip
