@@ -53,7 +53,7 @@ class DecisionTap:
         with self.lock:
             if event.get("event") == "scale_decision":
                 self._keep(event)
-            elif event.get("at") in ("warning", "error"):
+            elif event.get("at", event.get("level")) in ("warning", "error"):
                 self.problems.append(f"{event.get('event')}: {event.get('reason', '')}")
         return event
 
@@ -91,14 +91,17 @@ class LineSink(io.StringIO):
 
 
 class Output:
-    def __init__(self, out: TextIO, database_url: str) -> None:
+    """The live view on a terminal unless a log format was asked for; log lines otherwise."""
+
+    def __init__(self, out: TextIO, database_url: str, log_format: str | None = None) -> None:
         self.out = out
-        self.tty = out.isatty()
+        self.tty = out.isatty() and log_format in (None, "auto")
         self.tap = DecisionTap()
         self.sink = LineSink() if self.tty else None
         self.refresh_seconds = TTY_FRAME_SECONDS if self.tty else STATUS_LINE_SECONDS
         self.secrets = _secrets(database_url)
-        logs.configure("logfmt", stream=self.sink or out, secrets=self.secrets)
+        fmt = "logfmt" if log_format in (None, "auto") else str(log_format)
+        logs.configure(fmt, stream=self.sink or out, secrets=self.secrets)
         processors = list(structlog.get_config()["processors"])
         processors.insert(len(processors) - 1, self.tap)  # sees each event before rendering
         structlog.configure(processors=processors)

@@ -39,6 +39,7 @@ class DemoOptions:
     interval: float
     adapter: str
     seed: int
+    log_format: str | None = None  # None or "auto": the live view on a terminal, else logfmt
 
     @property
     def scale_down_delay(self) -> float:
@@ -61,7 +62,7 @@ class Demo:
         self.tally = Tally()
         self.app = f"dynomatic-demo-{secrets.token_hex(3)}"  # two demos on one DB: two locks
         self.url = env.get("DATABASE_URL", "").strip()
-        self.output = Output(out, self.url)
+        self.output = Output(out, self.url, options.log_format)
         self.completed = False  # the duration ran out, rather than a signal ending the run
         self.seconds = 0.0
 
