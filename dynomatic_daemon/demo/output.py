@@ -22,6 +22,7 @@ from dynomatic_daemon import logs
 
 TTY_FRAME_SECONDS = 0.5
 STATUS_LINE_SECONDS = 2.0
+MAX_CHANGES = 500  # scale events kept for the view's final list; a demo run makes far fewer
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class DecisionTap:
     and recent warning/error lines."""
 
     latest: Decision | None = None
-    changes: deque[Decision] = field(default_factory=lambda: deque(maxlen=6))
+    changes: deque[Decision] = field(default_factory=lambda: deque(maxlen=MAX_CHANGES))
     problems: deque[str] = field(default_factory=lambda: deque(maxlen=3))
     scaled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
