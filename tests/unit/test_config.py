@@ -85,7 +85,7 @@ def test_issue_example_loads_exactly_as_written(tmp_path: Path) -> None:
 
 def test_shipped_example_config_loads() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    settings = config.load(example, ENV)
+    settings = config.load(example, {**ENV, "HEROKU_APP_NAME": "my-app"})
     assert settings.process
 
 

@@ -1,0 +1,112 @@
+"""config.example.toml is honest: what it calls a default is the code's default, every example
+loads, and copied as it is the file is a small working config rather than a stack of rules."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from dynomatic_daemon import config
+from dynomatic_daemon.adapters import catalog
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+ENV = {
+    "HEROKU_API_KEY": "hk-example-0000",
+    "HEROKU_APP_NAME": "my-app",
+    "DATABASE_URL": "postgres://app@db.example.com/app",
+    "QUEUE_DATABASE_URL": "postgres://app@queue.example.com/jobs",
+}
+KEY_LINE = re.compile(r"^(#\s*)?(\w+)\s*=")
+MARKED = re.compile(
+    r"^(?P<comment>#\s*)?(?P<key>\w+)\s*=\s*(?P<value>.+?)\s+#\s*(?P<kind>default|example)\b"
+)
+HEADER = re.compile(r"^(?P<comment>#\s*)?\[\[?(?P<name>[\w.]+)\]\]?\s*$")
+SECTIONS: dict[str, type[BaseModel]] = {
+    "heroku": config.HerokuSettings,
+    "database": config.DatabaseSettings,
+    "daemon": config.DaemonSettings,
+    "process": config.ProcessSettings,
+}
+
+
+def lines() -> list[str]:
+    return EXAMPLE.read_text(encoding="utf-8").splitlines()
+
+
+def model_of(section: str) -> type[BaseModel]:
+    if section.startswith("adapters."):
+        return catalog.options_model(section.removeprefix("adapters."))
+    return SECTIONS[section]
+
+
+def marked_lines() -> list[tuple[int, str, str, str, str]]:
+    """(line index, section, key, value, "default" or "example") for every key line."""
+    found, section = [], ""
+    for i, line in enumerate(lines()):
+        if header := HEADER.match(line):
+            section = header["name"]
+        elif KEY_LINE.match(line):
+            marked = MARKED.match(line)
+            assert marked, f"line {i + 1} says neither '# default' nor '# example': {line}"
+            found.append((i, section, marked["key"], marked["value"], marked["kind"]))
+    return found
+
+
+def fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def test_every_default_in_the_file_is_the_codes_default() -> None:
+    checked = []
+    for i, section, key, value, kind in marked_lines():
+        if kind != "default":
+            continue
+        field = fields_by_key(model_of(section)).get(key)
+        assert field is not None, f"line {i + 1}: {section}.{key} is not a key"
+        written = tomllib.loads(f"v = {value}")["v"]
+        assert written == field.default, f"line {i + 1}: {section}.{key} = {value}"
+        assert lines()[i].startswith("#"), f"line {i + 1}: a default is shown, not set"
+        checked.append(f"{section}.{key}")
+    assert len(checked) >= 20, checked
+
+
+def test_every_default_of_the_code_is_in_the_file() -> None:
+    written = {(s, k) for _i, s, k, _v, kind in marked_lines() if kind == "default"}
+    sections = [*SECTIONS, "adapters.delayed_job"]
+    missing = [
+        f"{section}.{key}"
+        for section in sections
+        for key, field in fields_by_key(model_of(section)).items()
+        if not field.exclude
+        and field.default not in (None, PydanticUndefined, ())  # "none" / required: in words
+        and (section, key) not in written
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "index", [i for i, *_rest, kind in marked_lines() if kind == "example" and lines()[i][0] == "#"]
+)
+def test_each_commented_example_is_valid_on_its_own(tmp_path: Path, index: int) -> None:
+    text = lines()
+    header = max(i for i in range(index) if HEADER.match(text[i]))
+    for i in (header, index):
+        text[i] = re.sub(r"^#\s*", "", text[i])
+    path = tmp_path / "dynomatic.toml"
+    path.write_text("\n".join(text))
+    config.load(path, ENV)  # raises, naming the key, if the example is not valid
+
+
+def test_copied_as_it_is_the_file_is_a_small_working_config() -> None:
+    settings = config.load(EXAMPLE, ENV)
+    (process,) = settings.process
+    assert process.type == "worker" and process.adapter == "auto"
+    assert (process.jobs_per_dyno, process.max_dynos) == (25, 3)
+    assert process.rules == () and process.latency_rules == () and process.schedules == ()
+    assert settings.adapters == {} and settings.heroku.app == "my-app"
