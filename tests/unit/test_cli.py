@@ -141,3 +141,24 @@ def test_closable_output_swallows_a_broken_pipe_once_and_tells_its_listeners() -
     assert not ClosableOutput.watch(out, lambda: calls.append("late"))  # gone already: no call
     assert ClosableOutput.watch(io.StringIO(), lambda: calls.append("never"))
     assert calls == ["stop"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "says"),
+    [
+        (["demo", "--duration", "1"], {"DATABASE_URL": "postgresql://127.0.0.1:1/none"}, 1,
+         "dynomatic demo: OperationalError"),
+        (["standin", "--formation", "worker=many"], {}, 2, "quantities are integers"),
+        (["run", "--config", "missing.toml"], {}, 2, "missing.toml: config file not found"),
+    ],
+)  # fmt: skip
+def test_exit_codes_the_readme_states(
+    tmp_path: Path, args: list[str], env: dict[str, str], code: int, says: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dynomatic_daemon", *args],
+        env={**os.environ, **env}, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    assert says in done.stderr, done.stderr
