@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.cli_output import ClosableOutput
 
 if TYPE_CHECKING:
     from dynomatic_daemon.demo.session import Demo
@@ -63,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     # server could leave its files half-written; each setup step is bounded, and then we stop.
     interrupt = threading.Event()
     previous = _handle_signals(lambda _signum, _frame: interrupt.set())
+    ClosableOutput.watch(sys.stdout, interrupt.set)  # `dynomatic demo | head` ends it as Ctrl-C
     demo = Demo(
         DemoOptions(args.duration, args.interval, args.adapter, args.seed, args.log_format),
         sys.stdout, os.environ, interrupt,

@@ -111,16 +111,20 @@ def spawn_into_closed_pipe(args: list[str], env: dict[str, str]) -> subprocess.P
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize(
+    "argv", [["check", "--config", "{config}"], ["run", "--config", "{config}"],
+             ["demo", "--duration", "120"]],
+)  # fmt: skip
 def test_a_reader_that_goes_away_ends_the_command_quietly(
     configured: Path,
     delayed_jobs: psycopg.Connection[Any],
     daemon_env: dict[str, str],
-    command: str,
+    argv: list[str],
 ) -> None:
-    proc = spawn_into_closed_pipe([command, "--config", str(configured)], daemon_env)
+    args = [a.format(config=configured) for a in argv]
+    proc = spawn_into_closed_pipe(args, daemon_env)
     try:
-        _, err = proc.communicate(timeout=30)  # `run` too ends by itself
+        _, err = proc.communicate(timeout=60)  # `run` and `demo` too end by themselves
     finally:
         if proc.poll() is None:
             proc.kill()
