@@ -42,7 +42,11 @@ def lines() -> list[str]:
 def model_of(section: str) -> type[BaseModel]:
     if section.startswith("adapters."):
         return catalog.options_model(section.removeprefix("adapters."))
-    return SECTIONS[section]
+    if section in SECTIONS:
+        return SECTIONS[section]
+    annotation = config.Settings.model_fields[section].annotation  # a section added since
+    assert isinstance(annotation, type) and issubclass(annotation, BaseModel), section
+    return annotation
 
 
 def marked_lines() -> list[tuple[int, str, str, str, str]]:
