@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from difflib import get_close_matches
 from functools import partial
 from typing import Any, TextIO
 
@@ -51,7 +52,7 @@ def run_checks(
         for proc in settings.process:
             missing = missing_types(proc, formation[0])
             detail = (
-                not_in_formation(missing[0])
+                not_in_formation(missing[0]) + _did_you_mean(missing[0], formation[0])
                 if missing
                 else "in formation: "
                 + ", ".join(f"{t}={formation[0].quantity(t)}" for t in proc.formation_types)
@@ -59,6 +60,14 @@ def run_checks(
             report.line(not missing, f"process {proc.type}", detail)
     print("all checks passed" if report.ok else "some checks FAILED", file=out)
     return report.ok
+
+
+def _did_you_mean(process_type: str, formation: Formation) -> str:
+    types = sorted(formation.entries)
+    match = get_close_matches(process_type, types, n=1, cutoff=0.6)
+    if match:
+        return f"; did you mean {match[0]!r}?"
+    return f"; the formation has {', '.join(types) or 'no process types'}"
 
 
 def _database(database: Database) -> str:

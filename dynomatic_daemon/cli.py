@@ -1,58 +1,115 @@
-"""Command line: ``dynomatic run | once | check | demo``; collaborators come from ``wiring``.
+"""The command line: one table of commands, each with its own arguments and handler.
 
-Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` could not decide);
-2 bad configuration or usage.
+A command that reads the config (``run``, ``once``, ``check``) gets validated settings; the others
+(``demo``, ``standin``) build what they need themselves. Adding a command is one ``Command`` entry
+in ``COMMANDS``. Collaborators come from ``wiring``; the demo is imported lazily.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO, cast
 
 import structlog
 
-from dynomatic_daemon import __version__, config, logs, wiring
+from dynomatic_daemon import __version__, config, logs, once_json, wiring
 from dynomatic_daemon.check import run_checks
+from dynomatic_daemon.cli_output import ClosableOutput
 from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.history import commands as history_commands
+from dynomatic_daemon.sandbox import heroku_standin
 from dynomatic_daemon.scheduler import DaemonLoop
-from dynomatic_daemon.tick import Outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+CONFIG, LOG_FORMAT = "--config", "--log-format"
+
+DESCRIPTION = """\
+Scale the worker dynos of a Heroku app from the backlog of its Postgres job
+queue. Run it as one more process in the app's Procfile (scaler: dynomatic run);
+try it first with `dynomatic check` and `dynomatic once --dry-run`, or watch it
+work locally with `dynomatic demo`. --config and --log-format go before or
+after the command."""
+
+EPILOG = """\
+environment:
+  HEROKU_API_KEY    the Heroku API token (HEROKU_TOKEN, the Ruby gem's name,
+                    is read when HEROKU_API_KEY is not set)
+  HEROKU_APP_NAME   the app to scale (DYNOMATIC_HEROKU_APP wins over it)
+  DATABASE_URL      the database with the job tables ([database] url_env
+                    names another variable)
+  DYNOMATIC_CONFIG  the config file when --config is not given
+  DYNOMATIC_<SECTION>_<KEY>
+                    any key of [heroku], [database] or [daemon], e.g.
+                    DYNOMATIC_DAEMON_DRY_RUN=true
+
+exit codes:
+  0  success; for run, stopped by SIGTERM or SIGINT
+  1  a failure at run time: check found a problem, once could not read or
+     scale, demo could not start, or the output was closed early
+     (dynomatic check | head -1)
+  2  bad configuration or usage
+
+`dynomatic COMMAND --help` describes each command. Guides: README.md and
+docs/ (deploy.md, local-testing.md, migrating-from-dynomatic.md)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand. ``handler`` gets the parsed arguments and returns the exit code."""
+
+    help: str
+    exits: str  # its exit codes, shown by `dynomatic COMMAND --help`
+    handler: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    options: tuple[str, ...] = (CONFIG, LOG_FORMAT)  # the global options it takes
+    log_format_help: str = (
+        "log lines as logfmt, console or JSON; auto: console on a terminal, logfmt elsewhere "
+        "(default: [daemon] log_format, which defaults to auto)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "demo":  # builds its own database, stand-in and config
-        return demo_runner.main(args)
+    with _closable_stdout() as out:
+        try:
+            code = _dispatch(argv)
+        finally:
+            out.flush()  # now, while a closed pipe is still caught: not at interpreter exit
+    return EXIT_FAILURE if out.closed else code
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = COMMANDS[args.command]
+    for option in (CONFIG, LOG_FORMAT):
+        if _given(args, option) and option not in command.options:
+            parser.error(f"{option} does not apply to `dynomatic {args.command}`")
+    return command.handler(args)
+
+
+@contextlib.contextmanager
+def _closable_stdout() -> Iterator[ClosableOutput]:
+    """Standard output for the length of one command, quiet once its reader has gone."""
+    previous = sys.stdout
+    out = ClosableOutput(previous)
+    sys.stdout = cast(TextIO, out)
     try:
-        settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
-    except ConfigError as exc:
-        _print_problems(exc)
-        return EXIT_CONFIG
-    handler = {
-        "run": cmd_run,
-        "once": cmd_once,
-        "check": cmd_check,
-        "history": history_commands.cmd_history,
-        "report": history_commands.cmd_report,
-    }[args.command]
-    try:
-        return handler(settings, args)
-    except ConfigError as exc:  # auto-detection can only judge once the database answers
-        _print_problems(exc)
-        return EXIT_CONFIG
-    except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
-        secrets = logs.SecretScrubber(wiring.secrets_of(settings))
-        print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
-        return EXIT_FAILURE
+        yield out
+    finally:
+        sys.stdout = previous
+
+
+def _given(args: argparse.Namespace, option: str) -> bool:
+    return getattr(args, option.lstrip("-").replace("-", "_"), None) is not None
 
 
 def _print_problems(exc: ConfigError) -> None:
@@ -61,32 +118,67 @@ def _print_problems(exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dynomatic", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"dynomatic-daemon {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("run", "run the daemon until SIGTERM"),
-        ("once", "run one tick and exit"),
-        ("check", "validate config, database, adapters and formation, then exit"),
-    ):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument(
-            "--config", help="TOML file (default: $DYNOMATIC_CONFIG or ./dynomatic.toml)"
+def with_settings(
+    handler: Callable[[config.Settings, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A handler that gets the validated config; bad config exits 2, other errors 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
+        except ConfigError as exc:
+            _print_problems(exc)
+            return EXIT_CONFIG
+        try:
+            return handler(settings, args)
+        except ConfigError as exc:  # auto-detection can only judge once the database answers
+            _print_problems(exc)
+            return EXIT_CONFIG
+        except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
+            secrets = logs.SecretScrubber(wiring.secrets_of(settings))
+            print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+            return EXIT_FAILURE
+
+    return run
+
+
+def _global_options(parser: argparse.ArgumentParser, command: Command, default: Any) -> None:
+    """Where ``default`` is SUPPRESS (after the command), an option left out keeps the value
+    given before the command."""
+    options = command.options
+    if CONFIG in options:
+        parser.add_argument(
+            CONFIG,
+            metavar="PATH",
+            default=default,
+            help="the TOML config file (default: $DYNOMATIC_CONFIG, else ./dynomatic.toml)",
         )
-        cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
-    demo = sub.add_parser("demo", help="the real daemon on an embedded Postgres and local Heroku")
-    demo_runner.add_arguments(demo)
-    history_commands.add_history_command(sub)
-    history_commands.add_report_command(sub)
-    sub.choices["run"].add_argument(
-        "--http-port",
-        type=int,
-        help="serve the status page, /healthz and /metrics on this port (e.g. $PORT)",
+    if LOG_FORMAT in options:
+        parser.add_argument(
+            LOG_FORMAT,
+            choices=["auto", "logfmt", "console", "json"],
+            default=default,
+            help=command.log_format_help,
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynomatic",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    once = sub.choices["once"]
-    once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
-    once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--version", action="version", version=f"dynomatic-daemon {__version__}")
+    _global_options(parser, COMMANDS["run"], None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    for name, command in COMMANDS.items():
+        cmd = sub.add_parser(
+            name, help=command.help, description=command.help, epilog=f"exit codes: {command.exits}"
+        )
+        _global_options(cmd, command, argparse.SUPPRESS)
+        if command.add_arguments is not None:
+            command.add_arguments(cmd)
     return parser
 
 
@@ -94,7 +186,10 @@ def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = N
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     fmt = args.log_format or settings.daemon.log_format
     logs.configure(fmt, stream=stream, secrets=wiring.secrets_of(settings))
-    return structlog.get_logger("dynomatic")
+    log = structlog.get_logger("dynomatic")
+    for notice in config.notices(os.environ):
+        log.info("config_notice", notice=notice)
+    return log
 
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
@@ -130,11 +225,22 @@ def _run(settings: config.Settings, log: Any, watching: wiring.Observing) -> int
             observer=watching.hub,
             app=settings.heroku.app,
         )
-        clean = loop.run()
+        clean = True
+        if ClosableOutput.watch(sys.stdout, loop.stop):  # `dynomatic run | head` ends the run
+            clean = loop.run()
     if not clean:
         sys.stdout.flush()
         os._exit(EXIT_OK)  # a tick stuck past the grace period must not hold the dyno's exit
     return EXIT_OK
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="serve the status page, /healthz and /metrics on this port (e.g. $PORT)",
+    )
 
 
 def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
@@ -143,47 +249,19 @@ def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
     with built.stack:
         outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
     if args.json:
-        print(json.dumps(report(settings, outcomes), indent=2))
+        print(json.dumps(once_json.document(settings.heroku.app, outcomes), indent=2))
     return EXIT_FAILURE if any(o.action == "error" for o in outcomes) else EXIT_OK
 
 
-def report(settings: config.Settings, outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    return {
-        "app": settings.heroku.app,
-        "processes": [_outcome_json(o) for o in outcomes],
-    }
-
-
-def _outcome_json(out: Outcome) -> dict[str, Any]:
-    stats, decision = out.stats, out.decision
-    return {
-        "type": out.process.type,
-        "adapter": out.process.adapter,
-        "queues": {
-            q.queue: {
-                "ready": q.ready,
-                "ready_capped": q.ready_capped,
-                "oldest_ready_age_seconds": q.oldest_ready_age_seconds,
-                "running": q.running,
-            }
-            for q in (stats.queues if stats else ())
-        },
-        "totals": None
-        if stats is None
-        else {
-            "ready": stats.ready,
-            "ready_capped": stats.ready_capped,
-            "oldest_ready_age_seconds": stats.oldest_ready_age_seconds,
-            "running": stats.running,
-        },
-        "current": decision.current if decision else None,
-        "desired": decision.desired if decision else None,
-        "updates": {u.type: u.quantity for u in decision.updates} if decision else {},
-        "action": out.action,
-        "rule": decision.rule if decision else None,
-        "reason": out.reason,
-        "request_id": out.request_id,
-    }
+def _once_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="decide but send no formation change"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (the log lines go to stderr)",
+    )
 
 
 def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
@@ -192,3 +270,67 @@ def cmd_check(settings: config.Settings, args: argparse.Namespace) -> int:
     with built.stack:
         ok = run_checks(built.ticker.settings, built.ticker, sys.stdout, built.detected)
     return EXIT_OK if ok else EXIT_FAILURE
+
+
+def cmd_standin(args: argparse.Namespace) -> int:
+    try:
+        standin = heroku_standin.from_arguments(args)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        print(f"dynomatic standin: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(
+        f"dynomatic standin: a local Heroku API for app {args.app!r}; point the daemon at it "
+        "with DYNOMATIC_HEROKU_API_URL=<the URL below> and HEROKU_API_KEY=<--api-key>; "
+        "Ctrl-C stops it",
+        file=sys.stderr,
+    )
+    return heroku_standin.serve(standin, sys.stdout)
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command(
+        "run the daemon: one tick every interval until SIGTERM",
+        "0 when stopped by SIGTERM or SIGINT, 2 on bad configuration",
+        with_settings(cmd_run),
+        _run_arguments,
+    ),
+    "once": Command(
+        "run one tick, print what it decided, and exit",
+        "0, 1 when a process type could not be read or scaled, 2 on bad configuration",
+        with_settings(cmd_once),
+        _once_arguments,
+    ),
+    "check": Command(
+        "check the config, database, queue reads and formation, then exit",
+        "0 when every check passes, 1 when one fails, 2 on bad configuration",
+        with_settings(cmd_check),
+    ),
+    "history": Command(
+        "what the scaler saw and did: events and charts (history init: create its schema)",
+        "0, 1 when there is no history schema, 2 on bad configuration",
+        with_settings(history_commands.cmd_history),
+        history_commands.add_history_arguments,
+    ),
+    "report": Command(
+        "write one self-contained HTML report of the history",
+        "0, 1 when there is no history schema, 2 on bad configuration",
+        with_settings(history_commands.cmd_report),
+        history_commands.add_report_arguments,
+    ),
+    "demo": Command(
+        "watch the real daemon scale a simulated app (embedded Postgres, local Heroku)",
+        "0 when the run ends or a signal stops it, 1 when it could not start",
+        demo_runner.main,
+        demo_runner.add_arguments,
+        options=(LOG_FORMAT,),
+        log_format_help="auto (default): a live view on a terminal, logfmt lines elsewhere; "
+        "logfmt, console or json: log lines in that format, no live view",
+    ),
+    "standin": Command(
+        "serve a local stand-in for the Heroku formation API, to test against",
+        "0 when stopped by SIGTERM or SIGINT, 2 on a bad option",
+        cmd_standin,
+        heroku_standin.add_arguments,
+        options=(),
+    ),
+}

@@ -25,7 +25,7 @@ from pydantic import (
 
 from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
-from dynomatic_daemon.config_problems import problems_from_validation
+from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
 from dynomatic_daemon.observe_config import (
     HistorySettings,
@@ -49,6 +49,12 @@ APP_PATTERN = (
     r"^([a-z][a-z0-9-]{1,28}[a-z0-9]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 LOOPBACK_HOSTS = ("localhost", "::1")
+# Each tick may cost two Heroku API calls (a write and the re-list after it): at 5 s that is at
+# most 1,440 of the account's 4,500 requests an hour, and a new dyno takes longer than 5 s to
+# boot, so a shorter interval would not scale any faster. The stand-in on loopback has no budget.
+MIN_INTERVAL_SECONDS = 5.0
+# The Ruby gem read its token from HEROKU_TOKEN; it is accepted when HEROKU_API_KEY is not set.
+API_KEY_VARIABLES = ("HEROKU_API_KEY", "HEROKU_TOKEN")
 
 
 class _Frozen(BaseModel):
@@ -67,7 +73,7 @@ class HerokuSettings(_Frozen):
     def _https_unless_loopback(self) -> HerokuSettings:
         parts = urlsplit(self.api_url)
         host = parts.hostname or ""
-        loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+        loopback = is_loopback(self.api_url)
         if parts.scheme not in ("http", "https") or not host:
             raise ValueError(f"api_url must be an http(s) URL, got {self.api_url!r}")
         if parts.scheme == "http" and not loopback:
@@ -118,6 +124,15 @@ class Settings(_Frozen):
         for name in self.adapters:
             if name not in catalog.NAMES:
                 problems.append(f"adapters.{name}: unknown adapter; {valid_adapters()}")
+        interval = self.daemon.interval_seconds
+        if interval < MIN_INTERVAL_SECONDS and not is_loopback(self.heroku.api_url):
+            problems.append(
+                f"daemon.interval_seconds: {interval:g} is below the floor of "
+                f"{MIN_INTERVAL_SECONDS:g} s (a tick may cost 2 Heroku API calls: at "
+                f"{MIN_INTERVAL_SECONDS:g} s that is at most 1,440 of the account's 4,500 "
+                "requests an hour, and a dyno takes longer to boot, so polling faster would not "
+                "scale faster; only a loopback api_url, for tests, allows less)"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -146,6 +161,11 @@ _ENV_ONLY = {
 }
 
 
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 def resolve_path(cli_path: str | None, env: Mapping[str, str]) -> Path:
     if cli_path:
         return Path(cli_path)
@@ -171,7 +191,8 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(problems_from_validation(exc, Settings, env_keys))
+        hints = missing_hints(gem_app_variable="HEROKU_APP" in env)
+        problems.extend(problems_from_validation(exc, Settings, env_keys, hints))
         raise ConfigError(problems) from None
     problems.extend(missing_secrets(settings.history))
     if problems:
@@ -189,9 +210,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), f"cannot read config file: {exc}")]) from None
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+        message = f"not valid TOML: {exc}{toml_hint(text, str(exc))}"
+        raise ConfigError([Problem(str(path), message)]) from None
+    if not raw:
+        raise ConfigError(
+            [Problem(str(path), "the file is empty; copy config.example.toml to start from")]
+        )
+    return raw
 
 
 def _apply_env(
@@ -227,8 +254,9 @@ def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[P
     database = raw.setdefault("database", {})
     if not isinstance(heroku, dict) or not isinstance(database, dict):
         return
-    if env.get("HEROKU_API_KEY", "").strip():
-        heroku["api_key"] = env["HEROKU_API_KEY"].strip()
+    source = api_key_variable(env)
+    if source is not None:
+        heroku["api_key"] = env[source].strip()
     else:
         problems.append(
             Problem("HEROKU_API_KEY", "not set; the Heroku API key comes from the environment only")
@@ -240,6 +268,21 @@ def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[P
         problems.append(
             Problem(str(url_env), "not set; the database URL comes from the environment only")
         )
+
+
+def api_key_variable(env: Mapping[str, str]) -> str | None:
+    """The variable the Heroku API key comes from: HEROKU_API_KEY, else the gem's HEROKU_TOKEN."""
+    return next((v for v in API_KEY_VARIABLES if env.get(v, "").strip()), None)
+
+
+def notices(env: Mapping[str, str]) -> list[str]:
+    """Things worth one line at start that are not problems (never a secret's value)."""
+    if api_key_variable(env) == "HEROKU_TOKEN":
+        return [
+            "the Heroku API key comes from HEROKU_TOKEN (the Ruby gem's name) because "
+            "HEROKU_API_KEY is not set; rename it to HEROKU_API_KEY to drop this line"
+        ]
+    return []
 
 
 def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -19,6 +19,9 @@ from dynomatic_daemon.errors import Problem
 
 _SECRET_KEYS = {"api_key", "url"}
 _SUBPATH = re.compile(r"^((?:\[\d+\]|\.?[A-Za-z_]\w*)+): (.+)$", re.S)
+_TOML_POSITION = re.compile(r"at line (\d+), column \d+")
+# key = value where the value starts like none of TOML's: no quote, bracket, brace or comment
+_BARE_WORD = re.compile(r"^\s*([\w.-]+)\s*=\s*([^\s\"'\[{#][^#]*?)\s*(#.*)?$")
 
 
 def key_path(loc: Sequence[int | str]) -> str:
@@ -32,8 +35,12 @@ def key_path(loc: Sequence[int | str]) -> str:
 
 
 def problems_from_validation(
-    exc: ValidationError, root: type[BaseModel], env_keys: Mapping[str, str]
+    exc: ValidationError,
+    root: type[BaseModel],
+    env_keys: Mapping[str, str],
+    missing_hints: Mapping[str, str] | None = None,
 ) -> list[Problem]:
+    """``missing_hints``: what to say, by key path, when a required key is missing."""
     problems: list[Problem] = []
     errors = exc.errors(include_url=False)
     for err in errors:
@@ -50,6 +57,8 @@ def problems_from_validation(
             problems.extend(_validator_problems(path, str(err["ctx"]["error"])))
             continue
         message = err["msg"]
+        if err["type"] == "missing" and path in (missing_hints or {}):
+            message = (missing_hints or {})[path]
         if err["type"] != "missing" and not (loc and loc[-1] in _SECRET_KEYS):
             message += f" (got {_show(err.get('input'))})"
         source = env_keys.get(path)
@@ -110,3 +119,28 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def missing_hints(*, gem_app_variable: bool) -> dict[str, str]:
+    """What to do about each required key, where pydantic would only say "Field required"."""
+    gem = " (HEROKU_APP is set, but only the Heroku CLI reads it)" if gem_app_variable else ""
+    return {
+        "heroku.app": "not set; set HEROKU_APP_NAME to the name of the app to scale, or "
+        f'app = "..." under [heroku] (DYNOMATIC_HEROKU_APP wins over both){gem}',
+        "process": "no [[process]] table; add one per process type to scale "
+        "(see config.example.toml)",
+    }
+
+
+def toml_hint(text: str, error: str) -> str:
+    """TOML wants text in quotes, and newcomers write ``app = my-app``: say so."""
+    position = _TOML_POSITION.search(error)
+    if not error.startswith("Invalid value") or position is None:
+        return ""
+    lines = text.splitlines()
+    number = int(position.group(1))
+    bare = _BARE_WORD.match(lines[number - 1]) if 0 < number <= len(lines) else None
+    if bare is None:
+        return ""
+    key, value = bare.group(1), bare.group(2)
+    return f'; text goes in quotes: {key} = "{value}" (numbers and true/false do not)'

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import conninfo
 
 from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
@@ -44,7 +45,9 @@ def resolve_auto(
         return settings, {}
     found = findings(settings, database_for)
     if len(found) != 1:
-        raise ConfigError([Problem(f"process[{i}].adapter", explain(found)) for i in auto])
+        searched = "" if found else searched_places(settings, database_for)
+        problem = explain(found, searched)
+        raise ConfigError([Problem(f"process[{i}].adapter", problem) for i in auto])
     (name,) = found
     procs = tuple(
         p.model_copy(update={"adapter": name}) if p.adapter == catalog.AUTO else p
@@ -53,11 +56,50 @@ def resolve_auto(
     return settings.model_copy(update={"process": procs}), found
 
 
-def explain(found: dict[str, str]) -> str:
+def searched_places(settings: Settings, database_for: Callable[[str], Database]) -> str:
+    """Which database (host and name, never the password) and schemas detection looked in."""
+    places: dict[str, tuple[str, str, set[str]]] = {}  # env name -> where, current, searched
+    for name in catalog.DETECTABLE:
+        env_name, url = settings.url_for(name)
+        if env_name not in places:
+            dbname, current = database_for(name).run(_current_database)
+            places[env_name] = (_where(url.get_secret_value(), dbname), current, set())
+        _place, current, schemas = places[env_name]
+        schemas.add(_schema_searched(name, settings.adapter_options(name)) or current)
+    return "; ".join(
+        f"database {where} (${env}), schemas {', '.join(sorted(schemas))}"
+        for env, (where, _current, schemas) in places.items()
+    )
+
+
+def _schema_searched(name: str, options: AdapterOptions) -> str | None:
+    """The schema a library's detection looks in; None: the connection's current schema."""
+    if name == "oban":  # Oban's prefix is its schema
+        return str(getattr(options, "prefix", "public"))
+    if name == "pgmq":  # fixed by the extension
+        return "pgmq"
+    schema = getattr(options, "schema_name", None)
+    return None if schema is None else str(schema)
+
+
+def _current_database(conn: psycopg.Connection[Any]) -> tuple[str, str]:
+    row = conn.execute("SELECT current_database(), current_schema()").fetchone()
+    return (str(row[0]), str(row[1])) if row else ("?", "?")
+
+
+def _where(url: str, dbname: str) -> str:
+    params = conninfo.conninfo_to_dict(url)
+    host = str(params.get("host") or "local socket")
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"{dbname} on {host}{port}"
+
+
+def explain(found: dict[str, str], searched: str = "") -> str:
     if not found:
         return (
-            "auto-detection found no known queue tables in the database; set adapter to one of "
-            f"{', '.join(catalog.NAMES)} (and its schema/table under [adapters.<name>] if moved)"
+            "auto-detection found no known queue tables in "
+            f"{searched or 'the database'}; set adapter to one of {', '.join(catalog.NAMES)} "
+            "(and its schema/table under [adapters.<name>] if they are elsewhere)"
         )
     seen = "; ".join(f"{name}: {what}" for name, what in sorted(found.items()))
     return (

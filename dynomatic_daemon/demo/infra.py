@@ -123,7 +123,8 @@ def write_config(
 
 
 def policy_text(delay: float) -> str:
+    """The demo's rules in words (what the config above says in keys)."""
     return (
-        f"ceil(ready / {JOBS_PER_DYNO}) dynos, at least {LATENCY_DYNOS} once the oldest job "
-        f"waits {LATENCY_SECONDS} s, 0..{MAX_DYNOS} dynos, down after {delay:g} s"
+        f"a dyno per {JOBS_PER_DYNO} waiting jobs, {LATENCY_DYNOS} once a job has waited "
+        f"{LATENCY_SECONDS} s, between 0 and {MAX_DYNOS}; fewer only after {delay:g} s of less work"
     )

@@ -22,6 +22,7 @@ from dynomatic_daemon import logs
 
 TTY_FRAME_SECONDS = 0.5
 STATUS_LINE_SECONDS = 2.0
+MAX_CHANGES = 500  # scale events kept for the view's final list; a demo run makes far fewer
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class DecisionTap:
     and recent warning/error lines."""
 
     latest: Decision | None = None
-    changes: deque[Decision] = field(default_factory=lambda: deque(maxlen=6))
+    changes: deque[Decision] = field(default_factory=lambda: deque(maxlen=MAX_CHANGES))
     problems: deque[str] = field(default_factory=lambda: deque(maxlen=3))
     scaled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,7 +54,7 @@ class DecisionTap:
         with self.lock:
             if event.get("event") == "scale_decision":
                 self._keep(event)
-            elif event.get("at") in ("warning", "error"):
+            elif event.get("at", event.get("level")) in ("warning", "error"):
                 self.problems.append(f"{event.get('event')}: {event.get('reason', '')}")
         return event
 
@@ -91,14 +92,17 @@ class LineSink(io.StringIO):
 
 
 class Output:
-    def __init__(self, out: TextIO, database_url: str) -> None:
+    """The live view on a terminal unless a log format was asked for; log lines otherwise."""
+
+    def __init__(self, out: TextIO, database_url: str, log_format: str | None = None) -> None:
         self.out = out
-        self.tty = out.isatty()
+        self.tty = out.isatty() and log_format in (None, "auto")
         self.tap = DecisionTap()
         self.sink = LineSink() if self.tty else None
         self.refresh_seconds = TTY_FRAME_SECONDS if self.tty else STATUS_LINE_SECONDS
         self.secrets = _secrets(database_url)
-        logs.configure("logfmt", stream=self.sink or out, secrets=self.secrets)
+        fmt = "logfmt" if log_format in (None, "auto") else str(log_format)
+        logs.configure(fmt, stream=self.sink or out, secrets=self.secrets)
         processors = list(structlog.get_config()["processors"])
         processors.insert(len(processors) - 1, self.tap)  # sees each event before rendering
         structlog.configure(processors=processors)

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.cli_output import ClosableOutput
 
 if TYPE_CHECKING:
     from dynomatic_daemon.demo.session import Demo
@@ -30,21 +31,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration",
         type=_bounded(1, 86400),
         default=60.0,
-        help="seconds to run (default 60); the load stops halfway so the queue drains",
+        metavar="SECONDS",
+        help="how long to run (default 60)",
     )
     parser.add_argument(
         "--interval",
         type=_bounded(0.1, 60),
         default=1.0,
-        help="seconds between the daemon's ticks (default 1)",
+        metavar="SECONDS",
+        help="seconds between the daemon's ticks (default 1; 0.1 to 60)",
     )
     parser.add_argument(
         "--adapter",
         choices=catalog.DETECTABLE,  # every library has a workload; a test keeps them equal
         default="delayed_job",
-        help="the queue library to simulate (default delayed_job); the daemon itself reads more",
+        metavar="NAME",
+        help="the queue library to simulate: "
+        + ", ".join(catalog.DETECTABLE)
+        + " (default delayed_job)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic load")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the simulated load: same seed, same load"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,8 +64,9 @@ def main(args: argparse.Namespace) -> int:
     # server could leave its files half-written; each setup step is bounded, and then we stop.
     interrupt = threading.Event()
     previous = _handle_signals(lambda _signum, _frame: interrupt.set())
+    ClosableOutput.watch(sys.stdout, interrupt.set)  # `dynomatic demo | head` ends it as Ctrl-C
     demo = Demo(
-        DemoOptions(args.duration, args.interval, args.adapter, args.seed),
+        DemoOptions(args.duration, args.interval, args.adapter, args.seed, args.log_format),
         sys.stdout, os.environ, interrupt,
     )  # fmt: skip
     failure = None

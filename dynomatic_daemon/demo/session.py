@@ -11,6 +11,7 @@ import random
 import secrets
 import shutil
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from dynomatic_daemon.demo import infra
 from dynomatic_daemon.demo.output import Output
 from dynomatic_daemon.demo.simulation import LoadGenerator, LoadPlan, Tally, WorkerPool
 from dynomatic_daemon.demo.summary import Summary
-from dynomatic_daemon.demo.view import Observer, TtyView
+from dynomatic_daemon.demo.view import WIDTH, Observer, TtyView
 from dynomatic_daemon.demo.workloads import WORKLOADS
 from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
 from dynomatic_daemon.scheduler import DaemonLoop
@@ -39,6 +40,7 @@ class DemoOptions:
     interval: float
     adapter: str
     seed: int
+    log_format: str | None = None  # None or "auto": the live view on a terminal, else logfmt
 
     @property
     def scale_down_delay(self) -> float:
@@ -61,7 +63,7 @@ class Demo:
         self.tally = Tally()
         self.app = f"dynomatic-demo-{secrets.token_hex(3)}"  # two demos on one DB: two locks
         self.url = env.get("DATABASE_URL", "").strip()
-        self.output = Output(out, self.url)
+        self.output = Output(out, self.url, options.log_format)
         self.completed = False  # the duration ran out, rather than a signal ending the run
         self.seconds = 0.0
 
@@ -125,9 +127,13 @@ class Demo:
         self.view: TtyView | None = None
         if self.output.tty:
             heading = [
-                f"dynomatic demo: {self.workload.adapter} jobs -> Heroku app {self.app} (local)",
-                f"policy: {infra.policy_text(self.options.scale_down_delay)}; "
-                f"a dyno does {JOBS_PER_DYNO_SECOND:g} jobs/s",
+                f"dynomatic demo: {self.workload.adapter}, local app {self.app}",
+                *textwrap.wrap(
+                    f"rules: {infra.policy_text(self.options.scale_down_delay)}. "
+                    f"Each dyno does {JOBS_PER_DYNO_SECOND:g} jobs a second.",
+                    WIDTH,
+                    subsequent_indent="  ",
+                ),
             ]
             self.view = TtyView(self.output, self.tally, heading, infra.MAX_DYNOS)
         self.observer = Observer(self.tally, dynos, self._show, self.output.refresh_seconds)
@@ -189,8 +195,7 @@ class Demo:
     def summary(self, interrupted: bool) -> Summary:
         return Summary.of(
             self.tally, adapter=self.options.adapter, seconds=self.seconds,
-            max_dynos=infra.MAX_DYNOS, scale_events=self.output.tap.scaled,
-            interrupted=interrupted,
+            scale_events=self.output.tap.scaled, interrupted=interrupted,
         )  # fmt: skip
 
     def scrub(self, text: str) -> str:

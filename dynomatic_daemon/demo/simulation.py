@@ -2,8 +2,9 @@
 
 Workers follow the stand-in's *current* formation: worker slot ``i`` works while the formation
 runs more than ``i`` dynos, one job at a time, each job taking ``1 / rate`` seconds. A slot that
-is scaled away finishes the job in hand first, as a worker does on SIGTERM. Everything stops
-when ``stop`` is set; the load stops earlier, at the end of its plan, so the queue can drain.
+is scaled away finishes the job in hand first, as a worker does on SIGTERM. The load runs for the
+whole run: a trickle throughout, with bursts in the first two thirds, so that the last third
+shows the dynos coming down while work still arrives. Everything stops when ``stop`` is set.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from dynomatic_daemon.demo.workloads import Workload
 
 STEP_SECONDS = 0.1  # load generator resolution
 IDLE_POLL_SECONDS = 0.1  # a worker with nothing to do looks again after this
-TRICKLE_RATE = 2.0  # jobs/s between bursts
-LOAD_FRACTION = 0.5  # the load runs for this share of the duration, then the queue drains
+TRICKLE_RATE = 2.0  # jobs/s between bursts: less than one dyno's rate
+# (start, end, lowest rate, highest rate) of each burst, as shares of the duration and jobs/s:
+# big ones well above one dyno's rate and below the most dynos' combined rate, then a smaller one.
+SHORT_RUN_BURSTS = ((0.1, 0.35, 25.0, 40.0),)  # under 40 s: one burst, then the fall
+BURSTS = ((0.05, 0.18, 25.0, 40.0), (0.3, 0.4, 25.0, 40.0), (0.52, 0.62, 10.0, 15.0))
 
 Connect = Callable[[], psycopg.Connection[Any]]
 
@@ -71,19 +75,18 @@ class Burst:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """Arrival rate over time: a trickle, with bursts, until ``end``; nothing after it."""
+    """Arrival rate over time: a trickle, with bursts, until ``end`` (the end of the run)."""
 
     end: float
     bursts: tuple[Burst, ...]
 
     @classmethod
     def for_duration(cls, duration: float, rng: random.Random) -> LoadPlan:
-        # Bursts well above one dyno's rate, well below the most dynos' combined rate.
-        windows = ((0.1, 0.35),) if duration < 40 else ((0.06, 0.2), (0.3, 0.42))
+        windows = SHORT_RUN_BURSTS if duration < 40 else BURSTS
         bursts = tuple(
-            Burst(a * duration, b * duration, rng.uniform(25.0, 40.0)) for a, b in windows
+            Burst(a * duration, b * duration, rng.uniform(low, high)) for a, b, low, high in windows
         )
-        return cls(end=LOAD_FRACTION * duration, bursts=bursts)
+        return cls(end=duration, bursts=bursts)
 
     def rate_at(self, elapsed: float) -> float:
         if elapsed >= self.end:

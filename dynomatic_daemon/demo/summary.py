@@ -1,4 +1,8 @@
-"""The numbers the demo ends with: work done, waits, and dyno-seconds against a fixed formation."""
+"""The numbers the demo ends with: work done, waits, and dyno time against a fixed formation.
+
+The saving is measured against the *peak*: the most dynos that ran at once during the run. A
+fixed formation that could have handled the busiest moment needs that many dynos all along.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ class Summary:
     wait_p50: float | None
     wait_p95: float | None
     dyno_seconds: float
-    max_dynos: int
     peak_dynos: int
     scale_events: int
     interrupted: bool
@@ -30,7 +33,6 @@ class Summary:
         *,
         adapter: str,
         seconds: float,
-        max_dynos: int,
         scale_events: int,
         interrupted: bool,
     ) -> Summary:
@@ -44,7 +46,6 @@ class Summary:
                 percentile(waits, 0.50),
                 percentile(waits, 0.95),
                 tally.dyno_seconds,
-                max_dynos,
                 tally.peak_dynos,
                 scale_events,
                 interrupted,
@@ -52,8 +53,8 @@ class Summary:
 
     @property
     def fixed_dyno_seconds(self) -> float:
-        """What running ``max_dynos`` all along would have used over the same time."""
-        return self.max_dynos * self.seconds
+        """What running the peak number of dynos all along would have used."""
+        return self.peak_dynos * self.seconds
 
     @property
     def saving_percent(self) -> float:
@@ -81,17 +82,20 @@ class Summary:
         if self.seconds <= 0:
             return "dynomatic demo stopped by a signal during setup; what it had started is gone\n"
         ended = "stopped by a signal" if self.interrupted else "finished"
+        unfinished = self.enqueued - self.done
         return "\n".join(
             [
                 f"dynomatic demo {ended} after {self.seconds:.1f} s ({self.adapter})",
-                f"  jobs enqueued / done     {self.enqueued} / {self.done}",
-                f"  wait p50 / p95           {_secs(self.wait_p50)} / {_secs(self.wait_p95)}"
-                "   (enqueue -> claimed by a worker)",
-                f"  dyno-seconds             {self.dyno_seconds:.1f} used vs "
-                f"{self.fixed_dyno_seconds:.1f} for a fixed {self.max_dynos} dynos"
-                f" (saving {self.saving_percent:.0f}%)",
-                f"  scale events             {self.scale_events}"
-                f" (at most {self.peak_dynos} dynos at once)",
+                f"  jobs              {self.enqueued} enqueued, {self.done} done"
+                + (f", {unfinished} unfinished at the end" if unfinished else ""),
+                f"  wait for a worker half of the jobs within {_secs(self.wait_p50)}, "
+                f"95 in 100 within {_secs(self.wait_p95)}",
+                f"  dynos             {self.scale_events} changes; peak {self.peak_dynos}"
+                " (the most running at once)",
+                f"  dyno time         {self.dyno_seconds:.1f} dyno-seconds used; "
+                f"{self.fixed_dyno_seconds:.1f} for the peak all along",
+                f"  saving            {self.saving_percent:.0f}% against running the peak "
+                f"of {self.peak_dynos} all the time",
                 "",
             ]
         )

@@ -1,7 +1,7 @@
 """The command line of history: ``dynomatic history [init]`` and ``dynomatic report``.
 
-Each command is an ``add_*`` function for its arguments and a ``cmd_*`` handler, so the parser in
-``cli.py`` only has to call them.
+Each command is an ``add_*_arguments`` function for its options and a ``cmd_*`` handler, which
+``cli.COMMANDS`` names; the global ``--config`` and ``--log-format`` come from ``cli``.
 """
 
 from __future__ import annotations
@@ -38,36 +38,26 @@ def span(text: str) -> timedelta:
     return value
 
 
-def _common(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    parser.add_argument(
-        "--config",
-        default=default,
-        help="TOML file (default: $DYNOMATIC_CONFIG or ./dynomatic.toml)",
-    )
-    parser.add_argument(
-        "--log-format", default=default, choices=["auto", "logfmt", "console", "json"]
-    )
-
-
-def add_history_command(sub: Any) -> None:
-    cmd = sub.add_parser("history", help="what the scaler saw and did: events and charts")
-    _common(cmd)
+def add_history_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--since", type=span, default=span("24h"), help="how far back (default 24h)")
     cmd.add_argument("--type", help="one process type only")
     cmd.add_argument("--json", action="store_true", help="print the rows as one JSON document")
     init = cmd.add_subparsers(dest="history_command").add_parser(
         "init", help="create or upgrade the history schema, or print its SQL for a DBA"
     )
-    _common(init, default=argparse.SUPPRESS)  # `history --config X init` keeps X
+    init.add_argument(  # `history --config X init` keeps X: SUPPRESS leaves it alone
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the TOML config file (default: $DYNOMATIC_CONFIG, else ./dynomatic.toml)",
+    )
     init.add_argument(
         "--print-sql", action="store_true", help="print the SQL and grants; no connection"
     )
     init.add_argument("--role", default="dynomatic", help="the role --print-sql grants to")
 
 
-def add_report_command(sub: Any) -> None:
-    cmd = sub.add_parser("report", help="one self-contained HTML file of the history")
-    _common(cmd)
+def add_report_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--since", type=span, default=span("7d"), help="how far back (default 7d)")
     cmd.add_argument("--type", help="one process type only")
     cmd.add_argument(

@@ -4,7 +4,7 @@ It keeps one app's formation in memory, enforces the Batch Update body contract 
 published schema, answers with Heroku-shaped bodies and headers, records every request, and can
 be scripted to fail. End-to-end tests, the demo and the benchmarks share it.
 
-Run it by hand::
+Run it by hand (``dynomatic standin`` takes the same options)::
 
     python -m dynomatic_daemon.sandbox.heroku_standin --app my-app --api-key KEY \\
         --formation worker=1,urgent1=0 --size urgent1=Basic
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from dynomatic_daemon.sandbox.formation_contract import (
     SINGLE_DYNO_SIZES,
@@ -494,46 +494,91 @@ def _quantity(text: str) -> int:
     return int(text)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dynomatic_daemon.sandbox.heroku_standin",
-        description="Serve a fake Heroku formation API on 127.0.0.1 (prints its URL first).",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The stand-in's options; ``dynomatic standin`` and ``python -m`` this module share them."""
+    parser.add_argument(
+        "--app",
+        default="my-app",
+        metavar="NAME",
+        help="the app name the API answers for (default my-app)",
     )
-    parser.add_argument("--app", default="my-app")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
-    parser.add_argument("--formation", default="web=1,worker=0", help="TYPE=N[,TYPE=N...]")
-    parser.add_argument("--size", action="append", default=[], help="TYPE=SIZE (repeatable)")
-    parser.add_argument("--rate-limit", type=int, default=4500)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    return parser
+    parser.add_argument(
+        "--api-key",
+        default=DEFAULT_API_KEY,
+        metavar="KEY",
+        help=f"the token it accepts; give the daemon the same (default {DEFAULT_API_KEY})",
+    )
+    parser.add_argument(
+        "--formation",
+        default="web=1,worker=0",
+        metavar="TYPE=N[,TYPE=N...]",
+        help="the process types and quantities it starts with (default web=1,worker=0)",
+    )
+    parser.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="TYPE=SIZE",
+        help="a dyno size, e.g. worker1=Basic to get Heroku's one-dyno limit (repeatable; "
+        f"default {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        default=4500,
+        help="API calls left in the account's budget; each call uses one (default 4500)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the port on 127.0.0.1 (default 0: a free one)",
+    )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        formation = {t: _quantity(q) for t, q in _pairs(args.formation, "--formation").items()}
-        sizes: dict[str, str] = {}
-        for text in args.size:
-            sizes |= _pairs(text, "--size")
-        standin = HerokuStandIn(
-            args.app, args.api_key, formation, sizes, args.rate_limit, port=args.port
-        )
-    except (ValueError, argparse.ArgumentTypeError) as exc:
-        parser.error(str(exc))
+def from_arguments(args: argparse.Namespace) -> HerokuStandIn:
+    """A stand-in as the options describe it; ValueError or ArgumentTypeError if they are bad."""
+    formation = {t: _quantity(q) for t, q in _pairs(args.formation, "--formation").items()}
+    sizes: dict[str, str] = {}
+    for text in args.size:
+        sizes |= _pairs(text, "--size")
+    return HerokuStandIn(args.app, args.api_key, formation, sizes, args.rate_limit, port=args.port)
+
+
+def serve(standin: HerokuStandIn, out: TextIO) -> int:
+    """Serve until SIGTERM or SIGINT; the first line on ``out`` is the URL."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with standin:
-        sys.stdout.write(f"{standin.url}\n")
-        sys.stdout.flush()
-        while not stop.wait(0.5):
-            pass
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with standin:
+            out.write(f"{standin.url}\n")
+            out.flush()
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dynomatic_daemon.sandbox.heroku_standin",
+        description="Serve a fake Heroku formation API on 127.0.0.1 (prints its URL first).",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        standin = from_arguments(args)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        parser.error(str(exc))
+    return serve(standin, sys.stdout)
 
 
 if __name__ == "__main__":

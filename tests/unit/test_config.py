@@ -85,7 +85,7 @@ def test_issue_example_loads_exactly_as_written(tmp_path: Path) -> None:
 
 def test_shipped_example_config_loads() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    settings = config.load(example, ENV)
+    settings = config.load(example, {**ENV, "HEROKU_APP_NAME": "my-app"})
     assert settings.process
 
 
@@ -271,3 +271,58 @@ def test_every_key_is_documented_in_the_example() -> None:
         if not field.exclude and f"{field.alias or name} =" not in text
     ]
     assert undocumented == []
+
+
+def test_the_gems_heroku_token_is_used_when_heroku_api_key_is_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    gem_env = {"HEROKU_TOKEN": API_KEY, "DATABASE_URL": DB_URL}
+    assert config.load(path, gem_env).heroku.api_key.get_secret_value() == API_KEY
+    (notice,) = config.notices(gem_env)
+    assert "HEROKU_TOKEN" in notice and "HEROKU_API_KEY" in notice and API_KEY not in notice
+    both = {**gem_env, "HEROKU_API_KEY": "hk-the-new-one-0000"}
+    assert config.load(path, both).heroku.api_key.get_secret_value() == "hk-the-new-one-0000"
+    assert config.notices(both) == [] and config.notices(ENV) == []
+
+
+def test_a_missing_app_names_the_variable_to_set(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace('app = "my-app"', ""))
+    assert "HEROKU_APP_NAME" in found["heroku.app"], found
+    assert "HEROKU_APP is set" not in found["heroku.app"]
+    gem = problems(tmp_path, MINIMAL.replace('app = "my-app"', ""), {**ENV, "HEROKU_APP": "x"})
+    assert "HEROKU_APP is set" in gem["heroku.app"]
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_file_is_one_clear_problem(tmp_path: Path, text: str) -> None:
+    found = problems(tmp_path, text)
+    assert list(found.values()) == ["the file is empty; copy config.example.toml to start from"]
+
+
+def test_unquoted_text_explains_the_quotes(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace('app = "my-app"', "app = newcomer-app"))
+    (message,) = found.values()
+    assert 'text goes in quotes: app = "newcomer-app"' in message and "line 3" in message
+    other = problems(tmp_path, MINIMAL.replace('app = "my-app"', 'app = ["my-app"'))
+    assert "quotes" not in next(iter(other.values()))  # another TOML error gets no such hint
+
+
+@pytest.mark.parametrize(
+    ("interval", "api_url", "accepted"),
+    [
+        (5, "https://api.heroku.com", True),
+        (4.9, "https://api.heroku.com", False),
+        (0.5, "https://api.heroku.com", False),
+        (0.5, "http://127.0.0.1:5000", True),  # the stand-in in tests and the demo
+    ],
+)
+def test_interval_seconds_has_a_floor_off_loopback(
+    tmp_path: Path, interval: float, api_url: str, accepted: bool
+) -> None:
+    text = MINIMAL.replace('app = "my-app"', f'app = "my-app"\napi_url = "{api_url}"')
+    path = write(tmp_path, text + f"[daemon]\ninterval_seconds = {interval}\n")
+    if accepted:
+        assert config.load(path, ENV).daemon.interval_seconds == interval
+        return
+    found = problems(tmp_path, path.read_text())
+    assert "floor of 5 s" in found["daemon.interval_seconds"], found
+    assert "4,500" in found["daemon.interval_seconds"]
