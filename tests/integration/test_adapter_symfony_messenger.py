@@ -100,7 +100,7 @@ def test_a_delayed_message_is_not_ready(messages: Any) -> None:
 
 
 def test_a_message_being_handled_is_running(messages: Any) -> None:
-    add(messages, run_in=-100, delivered_ago=3599)
+    add(messages, run_in=-100, delivered_ago=3540)  # a minute inside redeliver_timeout
     add(messages, run_in=-30)
     q = read(messages)["default"]
     assert (q.ready, q.running) == (1, 1)
