@@ -1,4 +1,4 @@
-"""Command line: ``dynomatic run | once | check | demo``; collaborators come from ``wiring``.
+"""Command line: ``dynomatic run | once | check | demo | simulate``; collaborators from ``wiring``.
 
 Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` could not decide);
 2 bad configuration or usage.
@@ -21,6 +21,7 @@ from dynomatic_daemon.check import run_checks
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.scheduler import DaemonLoop
+from dynomatic_daemon.simulate import command as simulate_command
 from dynomatic_daemon.tick import Outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":  # builds its own database, stand-in and config
         return demo_runner.main(args)
+    if args.command == "simulate":  # reads only the [[process]] tables: no secrets needed
+        return simulate_command.run(args)
     try:
         settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
     except ConfigError as exc:
@@ -69,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--log-format", choices=["auto", "logfmt", "console", "json"])
     demo = sub.add_parser("demo", help="the real daemon on an embedded Postgres and local Heroku")
     demo_runner.add_arguments(demo)
+    simulate = sub.add_parser(
+        "simulate", help="replay a day of jobs through configs and reference policies"
+    )
+    simulate_command.add_arguments(simulate)
     once = sub.choices["once"]
     once.add_argument("--dry-run", action="store_true", help="decide but send no formation change")
     once.add_argument("--json", action="store_true", help="print one JSON document on stdout")
