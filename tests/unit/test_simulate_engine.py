@@ -93,7 +93,7 @@ def test_scenarios_are_the_same_for_the_same_seed_and_differ_across_seeds(name: 
     assert scenario(name, 3) == scenario(name, 3)
     assert scenario(name, 3).arrivals != scenario(name, 4).arrivals
     day = scenario(name, 3)
-    assert day.duration == 86_400 and 0 <= day.arrivals[0] and day.arrivals[-1] < 86_400
+    assert day.duration == 86_400 and day.arrivals[0] >= 0 and day.arrivals[-1] < 86_400
 
 
 def test_a_replay_is_deterministic_for_a_fixed_seed() -> None:
