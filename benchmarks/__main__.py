@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from benchmarks import api_budget, memory, reaction, startup, tick_cost
+from benchmarks import api_budget, memory, reaction, simulate, startup, tick_cost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         ("API budget", api_budget.main, ["--hours", "2" if quick else "24"]),
         ("memory", memory.main, ["--ticks", "1000" if quick else "10000"]),
         ("reaction time", reaction.main, ["--trials", "5" if quick else "20"]),
+        ("scaling quality", simulate.main, ["--seeds", "1" if quick else "3"]),
     ]
     failed = []
     started = time.monotonic()
