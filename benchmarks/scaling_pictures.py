@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dynomatic_daemon.charts import Series, svg_chart
-from dynomatic_daemon.simulate.engine import Timeline
+from dynomatic_daemon.simulate.records import Timeline
 
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 HOUR = 3600.0

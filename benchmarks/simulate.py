@@ -22,8 +22,8 @@ from benchmarks import policy_v0_1, scaling_pictures
 from benchmarks.report import print_table, table, update_section
 from dynomatic_daemon.process_config import ProcessSettings
 from dynomatic_daemon.simulate.compare import Options, policy_controller, run_one
-from dynomatic_daemon.simulate.engine import Controller, Timeline
 from dynomatic_daemon.simulate.metrics import Metrics
+from dynomatic_daemon.simulate.records import Controller, Timeline
 from dynomatic_daemon.simulate.reference import NAMES, reference
 from dynomatic_daemon.simulate.scenarios import SCENARIOS, scenario
 
@@ -168,28 +168,23 @@ def tally(results: list[tuple[str, dict[str, tuple[bool, str]]]]) -> str:
     )
 
 
-def markdown(days: dict[str, Day], latency: dict[str, Day], others: list[tuple[int, str]]) -> str:
-    cpu = {n: d.cpu_seconds for n, d in days.items()}
-    versus = [
-        [
-            n,
-            *(
-                f"{d.metrics[x].dyno_hours:.1f} h / {d.metrics[x].wait_p95:.0f} s"
-                for x in (BEFORE, AFTER, *NAMES)
-            ),
-        ]
+def versus(days: dict[str, Day]) -> list[list[str]]:
+    labels = (BEFORE, AFTER, *NAMES)
+    return [
+        [n, *(f"{d.metrics[x].dyno_hours:.1f} h / {d.metrics[x].wait_p95:.0f} s" for x in labels)]
         for n, d in days.items()
     ]
-    with_latency = [
-        [
-            n,
-            *(
-                f"{d.metrics[x].dyno_hours:.1f} h, {d.metrics[x].formation_writes} writes"
-                for x in (BEFORE, AFTER)
-            ),
-        ]
-        for n, d in latency.items()
-    ]
+
+
+def with_latency(latency: dict[str, Day]) -> list[list[str]]:
+    def cell(m: Metrics) -> str:
+        return f"{m.dyno_hours:.1f} h, {m.formation_writes} writes"
+
+    return [[n, cell(d.metrics[BEFORE]), cell(d.metrics[AFTER])] for n, d in latency.items()]
+
+
+def markdown(days: dict[str, Day], latency: dict[str, Day], others: list[tuple[int, str]]) -> str:
+    cpu = {n: d.cpu_seconds for n, d in days.items()}
     return "\n\n".join(
         [
             "## Scaling quality\n\n`python -m benchmarks.simulate` (part of `make bench`): each "
@@ -203,9 +198,9 @@ def markdown(days: dict[str, Day], latency: dict[str, Day], others: list[tuple[i
             "**Other seeds** (targets met / scenarios): "
             + ("; ".join(f"seed {s}: {text}" for s, text in others) or "not run"),
             "**Against the reference policies** (dyno-hours / p95 wait, seed 1):",
-            table(["scenario", BEFORE, AFTER, *NAMES], versus),
+            table(["scenario", BEFORE, AFTER, *NAMES], versus(days)),
             "**With a latency rule** `{ at_least_seconds = 30, dynos = 3 }` added:",
-            table(["scenario", BEFORE, AFTER], with_latency),
+            table(["scenario", BEFORE, AFTER], with_latency(latency)),
             "**Replay speed**: the current policy over one 24 h day at a 10 s interval, CPU "
             "seconds on one core (target < 2 s): "
             + ", ".join(f"{n} {s:.2f}" for n, s in cpu.items())

@@ -9,8 +9,9 @@ from dynomatic_daemon.demand import active_bounds
 from dynomatic_daemon.process_config import ProcessSettings
 from dynomatic_daemon.simulate.config_source import SimulationConfig
 from dynomatic_daemon.simulate.controllers import Decide, PolicyController
-from dynomatic_daemon.simulate.engine import Controller, Platform, Timeline, replay
+from dynomatic_daemon.simulate.engine import replay
 from dynomatic_daemon.simulate.metrics import Metrics, summarise
+from dynomatic_daemon.simulate.records import Controller, Platform, Timeline
 from dynomatic_daemon.simulate.reference import reference
 from dynomatic_daemon.simulate.trace import Trace
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from dynomatic_daemon import policy
 from dynomatic_daemon.models import Decision, Formation, FormationEntry, ProcessStats
 from dynomatic_daemon.process_config import ProcessSettings
-from dynomatic_daemon.simulate.engine import Observation
+from dynomatic_daemon.simulate.records import Observation
 
 Decide = Callable[
     [ProcessSettings, ProcessStats | None, Formation, "policy.PolicyState | None", datetime],

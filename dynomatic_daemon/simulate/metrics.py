@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dynomatic_daemon.simulate.engine import Run
+from dynomatic_daemon.simulate.records import Run
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from dynomatic_daemon.process_config import DEFAULT_DYNO_CEILING, ProcessSettings
-from dynomatic_daemon.simulate.engine import Controller, Observation
+from dynomatic_daemon.simulate.records import Controller, Observation
 
 NAMES = ("always-max", "hirefire", "keda-hpa", "judoscale")
 

@@ -9,8 +9,9 @@ import pytest
 
 from dynomatic_daemon.process_config import ProcessSettings
 from dynomatic_daemon.simulate.controllers import PolicyController
-from dynomatic_daemon.simulate.engine import Observation, Platform, replay
+from dynomatic_daemon.simulate.engine import replay
 from dynomatic_daemon.simulate.metrics import percentile, summarise
+from dynomatic_daemon.simulate.records import Observation, Platform
 from dynomatic_daemon.simulate.scenarios import SCENARIOS, scenario
 from dynomatic_daemon.simulate.trace import DEFAULT_START, Trace
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dynomatic_daemon.process_config import ProcessSettings
-from dynomatic_daemon.simulate.engine import Observation
+from dynomatic_daemon.simulate.records import Observation
 from dynomatic_daemon.simulate.reference import NAMES, reference
 
 
