@@ -36,6 +36,8 @@ from dynomatic_daemon.demand import Bounds, active_bounds, busy_level, measure
 from dynomatic_daemon.models import Decision, Formation, FormationUpdate, ProcessStats
 from dynomatic_daemon.process_config import ProcessSettings
 
+# active_bounds and Bounds moved to demand.py; other modules still reach them through here
+__all__ = ["Bounds", "PolicyState", "active_bounds", "current_dynos", "decide", "quantities_for"]
 History = tuple[tuple[datetime, int], ...]
 QUIET_SHARE = 0.5  # a scale-down waits until the running jobs fill at most this share of what stays
 
