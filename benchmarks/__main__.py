@@ -18,6 +18,7 @@ from benchmarks import (
     history_memory,
     memory,
     reaction,
+    simulate,
     startup,
     tick_cost,
 )
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             history_memory.main,
             ["--ticks", "1000" if quick else "10000"],
         ),
+        ("scaling quality", simulate.main, ["--seeds", "1" if quick else "3"]),
     ]
     failed = []
     started = time.monotonic()

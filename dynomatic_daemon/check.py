@@ -39,6 +39,8 @@ def run_checks(
     report = _Report(out)
     print(f"dynomatic check: app {settings.heroku.app}", file=out)
     report.line(True, "config", f"{len(settings.process)} process type(s)")
+    for subject, detail in latency_warnings(settings):
+        print(f"warn  {subject}: {detail}", file=out)  # advice: does not fail the check
     for name, evidence in (detected or {}).items():
         report.line(True, "auto-detected adapter", f"{name}: found {evidence}")
     for name, database in ticker.databases.items():
@@ -68,6 +70,27 @@ def _did_you_mean(process_type: str, formation: Formation) -> str:
     if match:
         return f"; did you mean {match[0]!r}?"
     return f"; the formation has {', '.join(types) or 'no process types'}"
+
+
+def latency_warnings(settings: Settings) -> list[tuple[str, str]]:
+    """Latency rules shorter than interval + boot: a job that wakes a dyno waits about that long
+    however the rules are set, so such a rule fires on every wake-up (the policy no longer lets
+    the wait during a boot add dynos, but the rule still says less than it seems to)."""
+    warnings = []
+    interval = settings.daemon.interval_seconds
+    for proc in settings.process:
+        floor = interval + proc.dyno_boot_seconds
+        short = [r.at_least_seconds for r in proc.latency_rules if r.at_least_seconds < floor]
+        if short:
+            warnings.append(
+                (
+                    f"process {proc.type}",
+                    f"latency_rules at {', '.join(f'{s:g}s' for s in short)} are shorter than "
+                    f"interval_seconds + dyno_boot_seconds = {floor:g}s; a job that wakes a dyno "
+                    "waits that long anyway (see docs/scaling.md)",
+                )
+            )
+    return warnings
 
 
 def _database(database: Database) -> str:

@@ -28,6 +28,7 @@ from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.history import commands as history_commands
 from dynomatic_daemon.sandbox import heroku_standin
 from dynomatic_daemon.scheduler import DaemonLoop
+from dynomatic_daemon.simulate import command as simulate_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 CONFIG, LOG_FORMAT = "--config", "--log-format"
@@ -174,7 +175,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for name, command in COMMANDS.items():
         cmd = sub.add_parser(
-            name, help=command.help, description=command.help, epilog=f"exit codes: {command.exits}"
+            name,
+            help=command.help,
+            description=command.help,
+            epilog=f"exit codes: {command.exits}",
+            conflict_handler="resolve",  # a command may give a global option its own meaning
         )
         _global_options(cmd, command, argparse.SUPPRESS)
         if command.add_arguments is not None:
@@ -316,6 +321,13 @@ COMMANDS: dict[str, Command] = {
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_report),
         history_commands.add_report_arguments,
+    ),
+    "simulate": Command(
+        "replay a day of jobs through configs and reference policies: cost, waits, writes",
+        "0, 1 when the database cannot be read, 2 on bad configuration, trace or arguments",
+        simulate_command.run,
+        simulate_command.add_arguments,  # its --config may be repeated, to compare configs
+        options=(CONFIG,),
     ),
     "demo": Command(
         "watch the real daemon scale a simulated app (embedded Postgres, local Heroku)",

@@ -1,98 +1,55 @@
 """The pure decision engine: facts, the formation, remembered state and ``now`` in; a Decision out.
 
-No I/O, no clock reads, no logging. The steps, in order:
+No I/O, no clock reads, no logging. ``decide(proc, stats, formation, state, now)`` is the entry
+point the tick, ``dynomatic simulate`` and the tests drive. The steps, in order (docs/scaling.md
+has the pictures and the measurements behind each):
 
-1. Targets: the largest of the step ``rules`` (on ready count; the original gem's meaning: the rule
-   with the largest ``at_least`` the count reaches), ``latency_rules`` (on the oldest job's age)
-   and ``jobs_per_dyno`` (``ceil(ready / N)``). Below every rule the target is 0.
-2. Wake from zero: with ready jobs and a target of 0, run one dyno (unless turned off).
+1. Demand (``demand.measure``). The target is the largest of the step ``rules`` (on the ready
+   count), the ``latency_rules`` (on the oldest ready job's age) and ``jobs_per_dyno`` (on ready
+   + running jobs); with ready jobs and a target of 0, one dyno (``wake_from_zero``). The busy
+   level, ``ceil(running / worker_concurrency)`` but never above the dynos running, is what the
+   running jobs hold. A tick's demand level is the larger of the two, within the bounds.
+2. Boot awareness. Age that accrued while dynos this policy started were still booting
+   (``dyno_boot_seconds``) does not raise the target: that wait was already answered.
 3. Bounds: min/max dynos, overridden by the first open schedule window; hobby mode caps at the
-   number of worker names.
-4. Fast up, careful down: up at once (at most ``max_step_up``); down only to the highest target of
-   the last ``scale_down_delay_seconds`` (at most ``max_step_down``), so a target that flaps does
-   not make the formation flap. After a restart the formation found is that window's baseline.
-5. Busy protection: never go below ``ceil(running / worker_concurrency)`` by scaling down.
-6. Missing data holds the formation; after enough failed reads ``fallback_dynos`` may raise it.
-
-Bounds are hard: max_dynos caps even the busy floor and the fallback.
+   number of worker names. Bounds are hard: they beat every step below, the busy level and the
+   fallback.
+4. Up fast: at once to the target (at most ``max_step_up``).
+5. Down carefully: only to the highest demand level of the last ``scale_down_delay_seconds`` (at
+   most ``max_step_down``), so neither a target that flaps nor a busy level that dips moves the
+   formation; after a restart the formation found is that window's baseline. Then only on a
+   quiet tick: Heroku stops the highest-numbered dynos whatever they run, so a scale-down waits
+   until the running jobs fill at most half the slots of the dynos that stay.
+6. The last dyno: a single dyno stops only after ``idle_before_zero_seconds`` without a ready or
+   running job, so a trickle keeps it warm. Several dynos idle for the whole window stop
+   together (never 10 -> 1 -> 0: unchanging input changes the formation at most once).
+7. Missing data holds the formation; after enough failed reads ``fallback_dynos`` may raise it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from dynomatic_daemon.demand import Bounds, active_bounds, busy_level, measure
 from dynomatic_daemon.models import Decision, Formation, FormationUpdate, ProcessStats
-from dynomatic_daemon.process_config import LatencyRule, ProcessSettings, Rule
+from dynomatic_daemon.process_config import ProcessSettings
+
+# active_bounds and Bounds moved to demand.py; other modules still reach them through here
+__all__ = ["Bounds", "PolicyState", "active_bounds", "current_dynos", "decide", "quantities_for"]
+History = tuple[tuple[datetime, int], ...]
+QUIET_SHARE = 0.5  # a scale-down waits until the running jobs fill at most this share of what stays
 
 
 @dataclass(frozen=True)
 class PolicyState:
     """What one process type's policy remembers between ticks."""
 
-    history: tuple[tuple[datetime, int], ...] = ()  # (when, bounded target), newest last
+    history: History = ()  # (when, demand level within the bounds), newest last
     read_failures: int = 0
-
-
-@dataclass(frozen=True)
-class Bounds:
-    low: int
-    high: int | None
-    source: str  # "process" or "schedules[i]"
-
-    def clip(self, n: int) -> int:
-        return max(self.low, n if self.high is None else min(n, self.high))
-
-
-def step_target(rules: Sequence[Rule], ready: int) -> tuple[int, Rule | None]:
-    """The dynos the step table asks for at ``ready`` jobs, and the rule that said so."""
-    reached = [r for r in rules if r.at_least <= ready]
-    chosen = max(reached, key=lambda r: r.at_least, default=None)
-    return (chosen.dynos, chosen) if chosen else (0, None)
-
-
-def latency_target(
-    rules: Sequence[LatencyRule], age: float | None
-) -> tuple[int, LatencyRule | None]:
-    reached = [r for r in rules if age is not None and r.at_least_seconds <= age]
-    chosen = max(reached, key=lambda r: r.at_least_seconds, default=None)
-    return (chosen.dynos, chosen) if chosen else (0, None)
-
-
-def target(proc: ProcessSettings, stats: ProcessStats) -> tuple[int, str | None]:
-    """The largest target over every rule kind, and which rule gave it."""
-    candidates: list[tuple[int, str]] = []
-    dynos, rule = step_target(proc.rules, stats.ready)
-    if rule:
-        candidates.append((dynos, f"rules[at_least={rule.at_least}]"))
-    dynos, lrule = latency_target(proc.latency_rules, stats.oldest_ready_age_seconds)
-    if lrule:
-        candidates.append((dynos, f"latency_rules[at_least_seconds={lrule.at_least_seconds:g}]"))
-    if proc.jobs_per_dyno:
-        candidates.append(
-            (math.ceil(stats.ready / proc.jobs_per_dyno), f"jobs_per_dyno={proc.jobs_per_dyno}")
-        )
-    if not candidates:
-        return 0, None
-    return max(candidates, key=lambda c: c[0])
-
-
-def active_bounds(proc: ProcessSettings, now: datetime) -> Bounds:
-    low, high, source = proc.min_dynos, proc.ceiling, "process"
-    for i, window in enumerate(proc.schedules):
-        if window.is_open(now):
-            low = window.min_dynos if window.min_dynos is not None else low
-            high = window.max_dynos if window.max_dynos is not None else high
-            source = f"schedules[{i}]"
-            break
-    hobby_cap = len(proc.worker_names) if proc.worker_names is not None else None
-    if hobby_cap is not None:
-        high = hobby_cap if high is None else min(high, hobby_cap)
-    if high is not None and low > high:
-        low = high
-    return Bounds(low, high, source)
+    last_up: datetime | None = None  # when this policy last raised the formation
+    idle_since: datetime | None = None  # since when no job was ready or running
 
 
 def current_dynos(proc: ProcessSettings, formation: Formation) -> int:
@@ -125,68 +82,65 @@ def decide(
     bounds = active_bounds(proc, now)
     if stats is None:
         return _without_data(proc, formation, state, bounds, current)
-    goal, rule = target(proc, stats)
-    notes = [
-        f"target {goal} from {rule}" if rule else f"target 0: ready {stats.ready} below every rule"
-    ]
-    if goal == 0 and stats.ready > 0 and proc.wake_from_zero:
-        goal = 1
-        notes.append("woken from zero by ready jobs")
-    bounded = bounds.clip(goal)
-    if bounded != goal:
-        which = "min_dynos" if bounded > goal else "max_dynos"
-        notes.append(f"clipped by {which}={bounded} ({bounds.source})")
-    history = _window(
-        state.history, (now, bounded), now - timedelta(seconds=proc.scale_down_delay_seconds)
-    )
-    desired = _move(proc, current, bounded, history=history, bounds=bounds, notes=notes, now=now)
-    desired = _protect_busy(proc, stats, current, desired, bounds=bounds, notes=notes)
+    demand = measure(proc, stats, now=now, last_up=state.last_up, bounds=bounds, current=current)
+    notes = list(demand.notes)
+    cutoff = now - timedelta(seconds=proc.scale_down_delay_seconds)
+    history = _window(state.history, (now, demand.level), cutoff)
+    idle = stats.ready == 0 and busy_level(proc, stats) == 0
+    idle_since = (state.idle_since or now) if idle else None
+    if demand.up_to > current:
+        desired = _up(proc, current, demand.up_to, notes)
+    else:
+        desired = _down(proc, current, history, bounds, notes, now=now)
+        desired = _quiet_tick(proc, stats, current, desired, notes)
+        desired = _last_dyno(proc, current, desired, idle_since, notes, now=now)
     if bounds.clip(desired) != desired:  # bounds beat step limits when the formation is outside
         desired = bounds.clip(desired)
         notes.append(f"moved inside the bounds ({bounds.source})")
-    new_state = PolicyState(history=history, read_failures=0)
-    return _decision(proc, formation, current, desired, rule=rule, notes=notes), new_state
+    new_state = PolicyState(
+        history=history,
+        last_up=now if desired > current else state.last_up,
+        idle_since=idle_since,
+    )
+    return _decision(proc, formation, current, desired, rule=demand.rule, notes=notes), new_state
 
 
-def _window(
-    history: tuple[tuple[datetime, int], ...], newest: tuple[datetime, int], cutoff: datetime
-) -> tuple[tuple[datetime, int], ...]:
-    """The targets in force during (cutoff, now]: each one holds until the next observation,
+def _window(history: History, newest: tuple[datetime, int], cutoff: datetime) -> History:
+    """The levels in force during (cutoff, now]: each one holds until the next observation,
     so the one observed last at or before the cutoff still counts."""
     entries = (*history, newest)
     before = [h for h in entries if h[0] <= cutoff]
     return (*before[-1:], *(h for h in entries if h[0] > cutoff))
 
 
-def _move(
+def _up(proc: ProcessSettings, current: int, goal: int, notes: list[str]) -> int:
+    step = proc.max_step_up
+    desired = goal if step is None else min(goal, current + step)
+    if desired < goal:
+        notes.append(f"limited by max_step_up={step}")
+    return desired
+
+
+def _down(
     proc: ProcessSettings,
     current: int,
-    bounded: int,
-    *,
-    history: tuple[tuple[datetime, int], ...],
+    history: History,
     bounds: Bounds,
     notes: list[str],
+    *,
     now: datetime,
 ) -> int:
-    if bounded > current:
-        step = proc.max_step_up
-        desired = bounded if step is None else min(bounded, current + step)
-        if desired < bounded:
-            notes.append(f"limited by max_step_up={step}")
-        return desired
-    if bounded == current:
-        return current
-    highest = bounds.clip(max(t for _, t in history))
+    highest = bounds.clip(max(level for _, level in history))
     if highest >= current:
-        # the last target that still holds the count up stops counting a delay after its successor
-        last = max(i for i, (_, t) in enumerate(history) if bounds.clip(t) >= current)
-        ends = history[last + 1][0]
-        left = (ends - now).total_seconds() + proc.scale_down_delay_seconds
-        notes.append(f"holding: scale-down delay {left:.0f}s left")
+        if history[-1][1] < current:
+            # the last level holding the count up stops counting a delay after its successor
+            last = max(i for i, (_, level) in enumerate(history) if bounds.clip(level) >= current)
+            left = (history[last + 1][0] - now).total_seconds() + proc.scale_down_delay_seconds
+            notes.append(f"holding: scale-down delay {left:.0f}s left")
         return current
     desired = highest
-    if highest > bounded:
-        notes.append(f"down only to the window's highest target {highest}")
+    if highest > history[-1][1]:
+        notes.append(f"down only to the window's highest level {highest}")
     step = proc.max_step_down
     if step is not None and current - desired > step:
         desired = current - step
@@ -194,22 +148,49 @@ def _move(
     return desired
 
 
-def _protect_busy(
+def _quiet_tick(
+    proc: ProcessSettings, stats: ProcessStats, current: int, desired: int, notes: list[str]
+) -> int:
+    """Stop dynos only while the running jobs fill at most half the slots that remain.
+
+    Heroku stops the highest-numbered dynos and running jobs are spread over all of them, so any
+    scale-down with jobs running may cut some off. Waiting for a quiet tick (a lull, not merely a
+    lower average) is what keeps that rare: fewer scale-downs, each with fewer jobs in flight."""
+    running = stats.running or 0
+    if desired >= current or running == 0 or not proc.protect_running:
+        return desired
+    quiet = min(current, math.ceil(running / (proc.worker_concurrency * QUIET_SHARE)))
+    if quiet > desired:
+        notes.append(
+            f"held at {quiet}: {running} running would fill over half of {desired} dyno(s)"
+        )
+        return quiet
+    return desired
+
+
+def _last_dyno(
     proc: ProcessSettings,
-    stats: ProcessStats,
     current: int,
     desired: int,
-    *,
-    bounds: Bounds,
+    idle_since: datetime | None,
     notes: list[str],
+    *,
+    now: datetime,
 ) -> int:
-    if not proc.protect_running or stats.running is None or desired >= current:
+    """One dyno left stops only after ``idle_before_zero_seconds`` idle: a trickle of jobs keeps
+    it warm instead of waking it for each job. Several dynos whose whole scale-down window was
+    idle stop together: stepping to one and later to zero would change the formation twice on
+    unchanging input, and holding them all through the wait would pay for idle dynos."""
+    if desired > 0 or current != 1:
         return desired
-    floor = bounds.clip(math.ceil(stats.running / proc.worker_concurrency))
-    if desired < floor:
-        notes.append(f"held at the busy floor {min(floor, current)} ({stats.running} running)")
-        return min(floor, current)
-    return desired
+    idle = 0.0 if idle_since is None else (now - idle_since).total_seconds()
+    if idle_since is not None and idle >= proc.idle_before_zero_seconds:
+        return desired
+    notes.append(
+        f"holding the last dyno: idle {idle:.0f}s of "
+        f"idle_before_zero_seconds={proc.idle_before_zero_seconds:g}"
+    )
+    return current
 
 
 def _without_data(

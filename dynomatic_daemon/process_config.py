@@ -117,6 +117,10 @@ class ProcessSettings(_Frozen):
     max_step_down: Annotated[int, Field(ge=1)] | None = None
     scale_down_delay_seconds: Annotated[float, Field(ge=0, le=86_400)] = 120.0
     worker_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 1
+    # how long a new dyno takes to start working: waits during a boot do not start more dynos
+    dyno_boot_seconds: Annotated[float, Field(ge=0, le=3_600)] = 45.0
+    # the last dyno stops only after no job was ready or running for this long
+    idle_before_zero_seconds: Annotated[float, Field(ge=0, le=86_400)] = 600.0
     protect_running: bool = True
     schedules: tuple[Window, ...] = ()
     read_failures_before_fallback: Annotated[int, Field(ge=1, le=10_000)] = 3

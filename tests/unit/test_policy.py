@@ -1,51 +1,17 @@
-"""The decision engine: a table of rule rows, properties, and scenarios on a steppable clock."""
+"""The decision engine: a table of rule rows, and scenarios on a steppable clock.
+
+The hypothesis properties are in test_policy_properties.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from policy_support import GEM_RULES, NOW, Sim, desired, formation, proc, stats
 
 from dynomatic_daemon import policy
-from dynomatic_daemon.clock import SteppableClock
-from dynomatic_daemon.models import Formation, FormationEntry, ProcessStats, QueueStats
-from dynomatic_daemon.process_config import ProcessSettings
-
-GEM_RULES = [(0, 1), (10, 5), (20, 10), (30, 15)]
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
-
-
-def proc(**kw: Any) -> ProcessSettings:
-    rules = kw.pop(
-        "rules", GEM_RULES if "latency_rules" not in kw and "jobs_per_dyno" not in kw else []
-    )
-    return ProcessSettings.model_validate(
-        {
-            "type": "worker" if "worker_names" not in kw else "urgent",
-            "adapter": "delayed_job",
-            "rules": [{"at_least": a, "dynos": d} for a, d in rules],
-            "scale_down_delay_seconds": kw.pop("delay", 0),
-            **kw,
-        }
-    )
-
-
-def stats(ready: int = 0, age: float | None = None, running: int | None = 0) -> ProcessStats:
-    return ProcessStats.combine([QueueStats("default", ready, False, None, age, running)])
-
-
-def formation(**quantities: int) -> Formation:
-    return Formation.of(FormationEntry(t, q) for t, q in quantities.items())
-
-
-def desired(p: ProcessSettings, s: ProcessStats | None, current: int) -> int:
-    decision, _ = policy.decide(p, s, formation(worker=current), None, NOW)
-    return decision.desired
-
+from dynomatic_daemon.models import ProcessStats
 
 # Each row: settings, observed facts, dynos running now -> dynos wanted.
 ROWS = [
@@ -73,11 +39,13 @@ ROWS = [
         0,
         8,
     ),
-    # proportional: ceil(ready / N)
+    # proportional: ceil((ready + running) / N): work in progress is demand too
     ({"jobs_per_dyno": 10}, stats(0), 0, 0),
     ({"jobs_per_dyno": 10}, stats(1), 0, 1),
     ({"jobs_per_dyno": 10}, stats(10), 0, 1),
     ({"jobs_per_dyno": 10}, stats(11), 0, 2),
+    ({"jobs_per_dyno": 10}, stats(5, running=6), 1, 2),  # ready alone would say 1
+    ({"jobs_per_dyno": 10}, stats(5, running=None), 1, 1),  # running unknowable: ready only
     # combinations: the largest target wins
     (
         {"jobs_per_dyno": 10, "latency_rules": [{"at_least_seconds": 30, "dynos": 6}]},
@@ -104,15 +72,38 @@ ROWS = [
     # steps
     ({"max_step_up": 2}, stats(31), 1, 3),
     ({"rules": [(0, 0)], "max_step_down": 3}, stats(0), 10, 7),
-    # busy protection
-    ({"rules": [(0, 0)]}, stats(0, running=4), 10, 4),
-    ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=11), 10, 3),
+    # the busy level holds dynos, but never raises the count
+    ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=7), 2, 2),
+    ({"rules": [(0, 0)]}, stats(0, running=20), 2, 2),
+    ({"rules": [(0, 0)], "max_dynos": 3}, stats(0, running=20), 5, 3),  # max_dynos caps it
+    # quiet tick: down only as far as leaves the running jobs at most half the slots
+    ({"rules": [(0, 0)]}, stats(0, running=4), 10, 8),
+    ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=11), 10, 5),
+    ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=5), 10, 2),
+    ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=5), 2, 2),
+    ({"rules": [(0, 0)], "max_dynos": 3}, stats(0, running=4), 10, 3),  # bounds beat it
     ({"rules": [(0, 0)], "protect_running": False}, stats(0, running=4), 10, 0),
     ({"rules": [(0, 0)]}, stats(0, running=None), 10, 0),  # running unknowable: no floor
+    # the last dyno waits for idle_before_zero_seconds; several idle dynos stop together
+    ({"rules": [(0, 0)]}, stats(0), 1, 1),
+    ({"rules": [(0, 0)], "idle_before_zero_seconds": 0}, stats(0), 1, 0),
+    ({"rules": [(0, 0)]}, stats(0), 3, 0),
+    ({"rules": [(0, 0)], "protect_running": False}, stats(0, running=2), 1, 1),  # not idle long
     # missing data holds
     ({}, None, 7, 7),
     ({"rules": [(0, 0)], "fallback_dynos": 3, "read_failures_before_fallback": 1}, None, 1, 3),
     ({"rules": [(0, 0)], "fallback_dynos": 3, "read_failures_before_fallback": 1}, None, 5, 5),
+    (
+        {
+            "rules": [(0, 0)],
+            "fallback_dynos": 9,
+            "max_dynos": 4,
+            "read_failures_before_fallback": 1,
+        },
+        None,
+        1,
+        4,  # max_dynos caps the fallback
+    ),
 ]
 
 
@@ -141,6 +132,37 @@ def test_fallback_needs_consecutive_failures() -> None:
     assert state.read_failures == 0  # a good read resets the count
 
 
+# --- schedules and hobby mode (rows for the mutants issue 11 found alive) ------------------
+
+ALL_DAY = {"start": "00:00", "end": "23:59"}
+
+
+@pytest.mark.parametrize(
+    ("settings_", "observed", "current", "expected"),
+    [
+        # a window's 0 is a value, not "unset": max 0 stops everything, min 0 lifts a floor
+        ({"schedules": [ALL_DAY | {"max_dynos": 0}]}, stats(31), 2, 0),
+        (
+            {"rules": [(0, 0)], "min_dynos": 2, "schedules": [ALL_DAY | {"min_dynos": 0}]},
+            stats(0),
+            2,
+            0,
+        ),
+        # a window's max below the process min wins: low is clamped to high
+        (
+            {"rules": [(0, 0)], "min_dynos": 3, "schedules": [ALL_DAY | {"max_dynos": 1}]},
+            stats(0),
+            3,
+            1,
+        ),
+    ],
+)
+def test_schedule_windows_override_the_bounds(
+    settings_: dict[str, Any], observed: ProcessStats, current: int, expected: int
+) -> None:
+    assert desired(proc(**settings_), observed, current) == expected
+
+
 HOBBY = ["urgent1", "urgent2", "urgent3"]
 
 
@@ -158,149 +180,42 @@ HOBBY = ["urgent1", "urgent2", "urgent3"]
 def test_hobby_mode_changes_as_few_types_as_possible(
     before: list[str], want: int, after: list[str]
 ) -> None:
-    p = proc(worker_names=HOBBY, rules=[(0, want)])
+    p = proc(worker_names=HOBBY, rules=[(0, want)], idle_before_zero_seconds=0)
     f = formation(**{n: int(n in before) for n in HOBBY})
     d, _ = policy.decide(p, stats(0), f, None, NOW)
+    assert d.current == len(before)  # a type at quantity 0 is off
     assert d.desired == want
     result = {n: int(n in before) for n in HOBBY} | {u.type: u.quantity for u in d.updates}
     assert [n for n in HOBBY if result[n]] == after
     assert len(d.updates) == len(set(before) ^ set(after))
 
 
-# --- properties ---------------------------------------------------------------------------
-
-
-def monotone(rules: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Valid step tables never ask for fewer dynos at a higher threshold."""
-    thresholds = sorted(r[0] for r in rules)
-    dynos = sorted(r[1] for r in rules)
-    return list(zip(thresholds, dynos, strict=True))
-
-
-def monotone_latency(rules: list[dict[str, int]]) -> list[dict[str, int]]:
-    pairs = monotone([(r["at_least_seconds"], r["dynos"]) for r in rules])
-    return [{"at_least_seconds": a, "dynos": d} for a, d in pairs]
-
-
-settings_strategy = st.fixed_dictionaries(
-    {
-        "rules": st.lists(
-            st.tuples(st.integers(0, 60), st.integers(0, 20)), max_size=4, unique_by=lambda r: r[0]
-        ).map(monotone),
-        "jobs_per_dyno": st.none() | st.integers(1, 20),
-        "latency_rules": st.lists(
-            st.fixed_dictionaries(
-                {"at_least_seconds": st.integers(0, 600), "dynos": st.integers(0, 20)}
-            ),
-            max_size=3,
-            unique_by=lambda r: r["at_least_seconds"],
-        ).map(monotone_latency),
-        "min_dynos": st.integers(0, 5),
-        "max_dynos": st.none() | st.integers(5, 25),
-        "max_step_up": st.none() | st.integers(1, 5),
-        "max_step_down": st.none() | st.integers(1, 5),
-        "worker_concurrency": st.integers(1, 4),
-        "delay": st.sampled_from([0, 30, 120]),
-    }
-).filter(lambda s: s["rules"] or s["jobs_per_dyno"] or s["latency_rules"])
-
-
-@given(
-    settings_strategy,
-    st.integers(0, 200),
-    st.none() | st.floats(0, 1000),
-    st.integers(0, 30),
-    st.integers(0, 40),
-)
-@settings(max_examples=300, deadline=None)
-def test_desired_stays_within_bounds_and_above_the_busy_floor(
-    kw: dict[str, Any], ready: int, age: float | None, running: int, current: int
-) -> None:
-    p = proc(**kw)
-    d, _ = policy.decide(p, stats(ready, age, running), formation(worker=current), None, NOW)
-    high = p.max_dynos
-    assert d.desired >= p.min_dynos
-    assert high is None or d.desired <= high
-    floor = -(-running // p.worker_concurrency)
-    assert d.desired >= min(current, floor, high if high is not None else floor)
-
-
-@given(
-    settings_strategy,
-    st.tuples(st.integers(0, 200), st.integers(0, 200)),
-    st.tuples(st.none() | st.floats(0, 1000), st.floats(0, 1000)),
-    st.integers(0, 40),
-)
-@settings(max_examples=300, deadline=None)
-def test_more_work_never_means_fewer_dynos(
-    kw: dict[str, Any], counts: tuple[int, int], ages: tuple[float | None, float], current: int
-) -> None:
-    p = proc(**kw)
-    (a, b), (age, extra_age) = counts, ages
-    low, high = sorted((a, b))
-    older = None if age is None else age + extra_age
-    d1, _ = policy.decide(p, stats(low, age), formation(worker=current), None, NOW)
-    d2, _ = policy.decide(p, stats(high, older), formation(worker=current), None, NOW)
-    assert d2.desired >= d1.desired
-
-
-@given(settings_strategy, st.integers(0, 40), st.integers(0, 10))
-@settings(max_examples=200, deadline=None)
-def test_missing_data_never_lowers_the_count(
-    kw: dict[str, Any], current: int, failures: int
-) -> None:
-    p = proc(**kw)
-    state = policy.PolicyState(read_failures=failures)
-    d, _ = policy.decide(p, None, formation(worker=current), state, NOW)
-    assert d.desired >= current
+def test_hobby_mode_obeys_a_max_dynos_below_the_number_of_names() -> None:
+    p = proc(worker_names=HOBBY, rules=[(0, 3)], max_dynos=2)
+    d, _ = policy.decide(p, stats(0), formation(**dict.fromkeys(HOBBY, 0)), None, NOW)
+    assert d.desired == 2
 
 
 # --- scenarios on a steppable clock --------------------------------------------------------
-
-
-class Sim:
-    """One process type ticking every ``interval`` seconds, with the formation it changes."""
-
-    def __init__(self, p: ProcessSettings, current: int = 1, start: datetime = NOW) -> None:
-        self.p, self.clock = p, SteppableClock(start)
-        self.formation = (
-            formation(**dict.fromkeys(p.formation_types, 0))
-            if p.hobby
-            else formation(worker=current)
-        )
-        self.state: policy.PolicyState | None = None
-        self.history: list[int] = []
-
-    def tick(self, observed: ProcessStats | None, interval: float = 10) -> int:
-        d, self.state = policy.decide(
-            self.p, observed, self.formation, self.state, self.clock.now()
-        )
-        self.formation = self.formation.with_updates(d.updates)
-        self.history.append(d.desired)
-        self.clock.advance(interval)
-        return d.desired
-
-    def restart(self) -> None:
-        self.state = None
 
 
 def test_burst_then_drain_scales_up_at_once_and_down_after_the_delay() -> None:
     sim = Sim(proc(delay=120))
     assert sim.tick(stats(0)) == 1
     assert sim.tick(stats(35)) == 15  # up at once
-    for _ in range(12):  # drained: 120 s of lower targets are needed before going down
+    for _ in range(12):  # drained: 120 s of lower levels are needed before going down
         assert sim.tick(stats(0)) == 15
     assert sim.tick(stats(0)) == 1
 
 
-def test_down_goes_only_to_the_highest_target_of_the_window() -> None:
+def test_down_goes_only_to_the_highest_level_of_the_window() -> None:
     sim = Sim(proc(delay=60), current=1)
     sim.tick(stats(35))  # 15
     sim.tick(stats(12))  # target 5
-    readings = [0, 0, 0, 0, 0, 0]
-    results = [sim.tick(stats(r)) for r in readings]
-    # the target of 5 seen 10 s after the peak keeps the floor at 5 once the peak ages out
+    results = [sim.tick(stats(0)) for _ in range(6)]
+    # the target of 5 seen 10 s after the peak keeps the count at 5 once the peak ages out
     assert results[-1] == 5
+    assert "down only to the window's highest level 5" in sim.reasons[-1]
     assert sim.tick(stats(0)) == 1
 
 
@@ -308,9 +223,17 @@ def test_a_flapping_target_does_not_flap_the_formation() -> None:
     sim = Sim(proc(delay=120), current=1)
     for i in range(60):
         sim.tick(stats(35 if i % 2 == 0 else 0))
-    changes = sum(1 for a, b in pairwise(sim.history) if a != b)
     assert sim.history[0] == 15
-    assert changes == 0
+    assert sim.changes(1) == 1
+
+
+def test_a_dipping_busy_level_does_not_saw_tooth() -> None:
+    # Two dynos keep up (nothing waits) while the running count wanders 3..9: the busy level
+    # dips to 1 now and then, but never for a whole delay, so the formation stays at 2.
+    sim = Sim(proc(jobs_per_dyno=25, worker_concurrency=5, delay=120), current=2)
+    for i in range(200):
+        sim.tick(stats(0, running=(3, 9, 4, 8, 5, 6)[i % 6]))
+    assert sim.history == [2] * 200
 
 
 def test_a_restart_mid_drain_holds_until_a_full_delay_has_passed() -> None:
@@ -334,6 +257,62 @@ def test_read_failures_then_recovery() -> None:
     assert sim.tick(None) == 4
     assert sim.tick(stats(5)) == 2  # data again: the rules decide
     assert sim.state is not None and sim.state.read_failures == 0
+
+
+def test_the_hold_reason_counts_down_the_delay_from_the_last_level_that_held() -> None:
+    sim = Sim(proc(rules=[(0, 0)], worker_concurrency=5, delay=120), current=5)
+    sim.tick(stats(0, running=25), interval=30)  # t=0: level 5
+    sim.tick(stats(0), interval=30)  # t=30: level 0; the 5 holds until 30 + 120
+    sim.tick(stats(0), interval=30)  # t=60
+    assert "scale-down delay 90s left" in sim.reasons[-1]
+
+
+def test_the_last_dyno_stays_through_a_trickle_and_stops_after_the_idle_wait() -> None:
+    sim = Sim(proc(rules=[(0, 0)], delay=120, idle_before_zero_seconds=600), current=1)
+    assert [sim.tick(stats(0)) for _ in range(30)] == [1] * 30  # t=0..290
+    assert sim.tick(stats(0, running=1)) == 1  # t=300: a trickle job runs; the wait restarts
+    assert [sim.tick(stats(0)) for _ in range(60)] == [1] * 60  # t=310..900
+    assert "holding the last dyno: idle 590s of idle_before_zero_seconds=600" in sim.reasons[-1]
+    assert sim.tick(stats(0)) == 0  # t=910: 600 s without a ready or running job
+
+
+def test_several_idle_dynos_stop_together_after_the_delay() -> None:
+    sim = Sim(proc(rules=[(0, 0)], delay=120, idle_before_zero_seconds=600), current=4)
+    for _ in range(30):
+        sim.tick(stats(0))
+    assert sim.changes(4) == 1 and sim.history[-1] == 0  # 4 -> 0 once, not 4 -> 1 -> 0
+
+
+def test_a_scale_down_waits_for_a_quiet_tick() -> None:
+    sim = Sim(proc(rules=[(0, 0)], worker_concurrency=5, delay=60), current=4)
+    for _ in range(7):  # the busy level is 1 all along, but 4 running would fill 1 dyno
+        sim.tick(stats(0, running=4))
+    assert sim.history[-1] == 2  # ceil(4 / 2.5): the running jobs fill half of 2 dynos
+    assert "held at 2: 4 running would fill over half of 1 dyno(s)" in sim.reasons[-1]
+    assert sim.tick(stats(0, running=2)) == 1
+
+
+LATENCY = {"latency_rules": [{"at_least_seconds": 20, "dynos": 3}], "dyno_boot_seconds": 45}
+
+
+def test_age_that_accrues_while_a_woken_dyno_boots_does_not_start_more() -> None:
+    sim = Sim(proc(**LATENCY, delay=120), current=0)
+    assert sim.tick(stats(1, age=5)) == 1  # t=0: woken
+    # the job keeps waiting while the dyno boots; its age passes the 20 s rule, but all of
+    # the age since t=0 fell in the boot
+    assert [sim.tick(stats(1, age=5 + t)) for t in (10, 20, 30, 40)] == [1, 1, 1, 1]
+    assert "40s of the 45s wait fell while dynos booted" in sim.reasons[-1]
+    # still waiting 55 s after the wake-up: the dyno is up and not enough; 10 s of it count
+    assert sim.tick(stats(1, age=60)) == 1
+    assert sim.tick(stats(1, age=75)) == 3  # 75 - 45 = 30 s beyond the boot
+
+
+def test_the_boot_allowance_never_lowers_the_count() -> None:
+    sim = Sim(proc(**LATENCY, delay=30), current=1)
+    assert sim.tick(stats(4, age=25)) == 3  # t=0: the rule fires; dynos 2 and 3 boot
+    # the age goes on growing while they boot: the discounted age is below the rule, but the
+    # age as read still holds the 3 dynos
+    assert [sim.tick(stats(4, age=25 + t)) for t in range(10, 80, 10)] == [3] * 7
 
 
 def test_schedule_window_opens_and_closes_across_a_dst_change() -> None:
@@ -369,9 +348,73 @@ def test_overnight_window_and_first_match_wins() -> None:
     assert Sim(p, start=datetime(2026, 3, 3, 6, 0, tzinfo=UTC)).tick(stats(31)) == 9
 
 
-def test_the_hold_reason_counts_down_the_delay() -> None:
-    p = proc(delay=120)
-    d, state = policy.decide(p, stats(0), formation(worker=5), None, NOW)
-    assert "scale-down delay 120s left" in d.reason
-    d, _ = policy.decide(p, stats(0), formation(worker=5), state, NOW.replace(second=45))
-    assert "scale-down delay 75s left" in d.reason
+# --- the reason names what decided, and only that ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings_", "observed", "current", "present", "absent"),
+    [
+        ({"max_step_up": 20}, stats(31), 1, "up 1 -> 15", "limited by"),
+        ({"max_step_up": 2}, stats(31), 1, "limited by max_step_up=2", None),
+        (
+            {"rules": [(0, 0)], "max_step_down": 3, "idle_before_zero_seconds": 0},
+            stats(0),
+            3,
+            "down 3 -> 0",
+            "limited by",
+        ),
+        ({"jobs_per_dyno": 10}, stats(15), 5, "down 5 -> 2", "window's highest"),
+        # the level is 2 and 5 running fill exactly half of 2 dynos: the quiet tick does not bite
+        (
+            {"jobs_per_dyno": 5, "worker_concurrency": 5},
+            stats(5, running=5),
+            4,
+            "down 4 -> 2",
+            "held at",
+        ),
+        ({}, stats(0), 1, "stay at 1", "->"),
+        ({"rules": [(5, 2)]}, stats(0), 1, "target 0: ready 0 below every rule", None),
+        # ready jobs below every rule, not woken: not idle, so the idle wait has not begun
+        (
+            {"rules": [(5, 2)], "wake_from_zero": False},
+            stats(4),
+            1,
+            "idle 0s of idle_before_zero_seconds=600",
+            None,
+        ),
+        (
+            {"rules": [(0, 0)], "fallback_dynos": 3, "read_failures_before_fallback": 1},
+            None,
+            3,
+            "stay at 3",
+            "raises",
+        ),
+    ],
+)
+def test_the_reason_names_the_limits_that_bit_and_no_others(
+    settings_: dict[str, Any],
+    observed: ProcessStats | None,
+    current: int,
+    present: str,
+    absent: str | None,
+) -> None:
+    d, _ = policy.decide(proc(**settings_), observed, formation(worker=current), None, NOW)
+    assert present in d.reason
+    assert absent is None or absent not in d.reason, d.reason
+
+
+def test_a_wait_that_began_after_the_boot_counts_in_full() -> None:
+    sim = Sim(proc(latency_rules=[{"at_least_seconds": 60, "dynos": 3}], delay=600), current=0)
+    assert sim.tick(stats(1, age=1), interval=200) == 1  # t=0: woken; booted by t=45
+    assert sim.tick(stats(1, age=60)) == 3  # t=200: waiting since 140, all of it after the boot
+
+
+def test_the_rule_named_is_the_one_that_reached_the_count() -> None:
+    # At t=10 the latency rule (3) and jobs_per_dyno (3) agree on the age as read; with the boot
+    # allowance only jobs_per_dyno reaches 3. The count is the same either way: the latency
+    # rule, which comes first, is named, as it would be without any boot.
+    p = proc(latency_rules=[{"at_least_seconds": 5, "dynos": 3}], jobs_per_dyno=10, delay=600)
+    sim = Sim(p, current=1)
+    sim.tick(stats(15, age=2))  # t=0: 2 dynos from jobs_per_dyno; dyno 2 boots until 45
+    d, _ = policy.decide(p, stats(25, age=12), sim.formation, sim.state, sim.clock.now())
+    assert d.desired == 3 and d.rule == "latency_rules[at_least_seconds=5]"
