@@ -25,6 +25,7 @@ from pydantic import (
 
 from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
+from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import problems_from_validation
 from dynomatic_daemon.errors import ConfigError, Problem
 from dynomatic_daemon.process_config import (
@@ -41,11 +42,11 @@ DEFAULT_PATH = Path("dynomatic.toml")
 APP_PATTERN = (
     r"^([a-z][a-z0-9-]{1,28}[a-z0-9]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-LOOPBACK_HOSTS = ("localhost", "::1")
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few kB; /dev/zero must not be read forever
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class HerokuSettings(_Frozen):
@@ -60,7 +61,7 @@ class HerokuSettings(_Frozen):
     def _https_unless_loopback(self) -> HerokuSettings:
         parts = urlsplit(self.api_url)
         host = parts.hostname or ""
-        loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+        loopback = is_loopback(host)  # the parsed address: 127.attacker.example is not loopback
         if parts.scheme not in ("http", "https") or not host:
             raise ValueError(f"api_url must be an http(s) URL, got {self.api_url!r}")
         if parts.scheme == "http" and not loopback:
@@ -162,7 +163,11 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem(str(path), "too large for a config file (over 1 MiB)")])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             [Problem(str(path), "config file not found (use --config PATH or DYNOMATIC_CONFIG)")]
@@ -216,11 +221,20 @@ def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[P
         )
     url_env = database.get("url_env", "DATABASE_URL")
     if isinstance(url_env, str) and env.get(url_env, "").strip():
-        database["url"] = env[url_env].strip()
+        if bad_url := _url_problem(url_env, env):
+            problems.append(bad_url)
+        else:
+            database["url"] = env[url_env].strip()
     else:
         problems.append(
             Problem(str(url_env), "not set; the database URL comes from the environment only")
         )
+
+
+def _url_problem(var: str, env: Mapping[str, str]) -> Problem | None:
+    """A malformed database URL, named by its variable: its value may hold the password."""
+    reason = database_url_problem(env[var].strip())
+    return Problem(var, f"malformed database URL: {reason}") if reason else None
 
 
 def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -242,6 +256,8 @@ def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
             continue
         if parsed.url_env and parsed.url_env != settings.database.url_env:
             if env.get(parsed.url_env, "").strip():
+                if bad_url := _url_problem(parsed.url_env, env):
+                    problems.append(bad_url)
                 urls[parsed.url_env] = SecretStr(env[parsed.url_env].strip())
             else:
                 why = f"not set; adapters.{name}.url_env names it"
