@@ -1,7 +1,9 @@
 """Command line: ``dynomatic run | once | check | demo``; collaborators come from ``wiring``.
 
 Exit codes: 0 success; 1 a runtime failure (``check`` found a problem, ``once`` could not decide);
-2 bad configuration or usage.
+2 bad configuration or usage; 3 ``once`` found another copy holding the leader lock (it decided
+nothing); 130 interrupted (SIGINT). Once the configuration is read, everything the process
+writes to stdout and stderr passes through one scrubber of the secrets it holds.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from dynomatic_daemon import __version__, config, logs, wiring
 from dynomatic_daemon.check import run_checks
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.leader import Role
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.tick import Outcome
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_STANDBY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,15 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(exc)
         return EXIT_CONFIG
     handler = {"run": cmd_run, "once": cmd_once, "check": cmd_check}[args.command]
-    try:
-        return handler(settings, args)
-    except ConfigError as exc:  # auto-detection can only judge once the database answers
-        _print_problems(exc)
-        return EXIT_CONFIG
-    except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
-        secrets = logs.SecretScrubber(wiring.secrets_of(settings))
-        print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
-        return EXIT_FAILURE
+    with logs.scrubbed_output(logs.SecretScrubber(wiring.secrets_of(settings))):
+        try:
+            return handler(settings, args)
+        except ConfigError as exc:  # auto-detection can only judge once the database answers
+            _print_problems(exc)
+            return EXIT_CONFIG
+        except KeyboardInterrupt:
+            print("dynomatic: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback with secrets
+            print(f"dynomatic: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
 
 
 def _print_problems(exc: ConfigError) -> None:
@@ -75,11 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
+def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Logger:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     fmt = args.log_format or settings.daemon.log_format
     logs.configure(fmt, stream=stream, secrets=wiring.secrets_of(settings))
-    return structlog.get_logger("dynomatic")
+    logger: Logger = structlog.get_logger("dynomatic")
+    return logger
 
 
 def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
@@ -97,6 +105,7 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
             interval_seconds=settings.daemon.interval_seconds,
             dry_run=settings.daemon.dry_run,
         )
+        leadership = built.ticker.leadership
         loop = DaemonLoop(
             built.ticker.tick,
             settings.daemon.interval_seconds,
@@ -104,6 +113,8 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
             clock=built.ticker.clock,
             stopping=built.ticker.stopping,
             stalled_after=settings.daemon.stalled_after_intervals,
+            keepalive=leadership.keepalive if leadership else None,
+            lease_seconds=leadership.lease_seconds if leadership else 0.0,
         )
         clean = loop.run()
     if not clean:
@@ -117,14 +128,23 @@ def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
     built = wiring.build(settings, log, lock=not (args.dry_run or settings.daemon.dry_run))
     with built.stack:
         outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
+    role = built.ticker.role
     if args.json:
-        print(json.dumps(report(settings, outcomes), indent=2))
+        document = report(settings, outcomes, role)
+        scrubbed = logs.SecretScrubber(wiring.secrets_of(settings)).scrub_value(document)
+        print(json.dumps(scrubbed, indent=2))
+    if role == Role.STANDBY:
+        return EXIT_STANDBY
     return EXIT_FAILURE if any(o.action == "error" for o in outcomes) else EXIT_OK
 
 
-def report(settings: config.Settings, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def report(
+    settings: config.Settings, outcomes: Sequence[Outcome], role: Role | None = None
+) -> dict[str, Any]:
+    """The ``once --json`` document; ``role`` is null when no lock was taken (a dry run)."""
     return {
         "app": settings.heroku.app,
+        "role": role.value if role else None,
         "processes": [_outcome_json(o) for o in outcomes],
     }
 

@@ -8,16 +8,17 @@ The command line, the demo and the tests all build through here, so they run the
 from __future__ import annotations
 
 import itertools
+import os
 import signal
+import socket
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
-from psycopg import conninfo
 
 from dynomatic_daemon import adapters, config
+from dynomatic_daemon.addresses import secrets_in
 from dynomatic_daemon.clock import Clock, SystemClock
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.detect import resolve_auto
@@ -25,7 +26,14 @@ from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.leader import Leadership
+from dynomatic_daemon.logs import Logger
+from dynomatic_daemon.scheduler import STOP_SIGNALS
 from dynomatic_daemon.tick import Ticker
+
+# A stopped leader's lock lapses after 1.5 intervals (but not under a second, which a busy
+# machine's scheduling could miss), so a standby takes over within about 2.5 intervals.
+LEASE_INTERVALS = 1.5
+MIN_LEASE_SECONDS = 1.0
 
 
 @dataclass
@@ -35,10 +43,23 @@ class Built:
     detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
 
 
-def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None) -> Built:
+def instance_name() -> str:
+    """This copy of the daemon, as ``pid@host``: in the User-Agent and the lock's session."""
+    return f"{os.getpid()}@{socket.gethostname()[:40]}"
+
+
+def lease_seconds(settings: config.Settings) -> float:
+    return max(MIN_LEASE_SECONDS, LEASE_INTERVALS * settings.daemon.interval_seconds)
+
+
+def build(
+    settings: config.Settings, log: Logger, *, lock: bool, clock: Clock | None = None
+) -> Built:
     """Everything a tick needs; ``lock``: take part in leader election before any write."""
     stack = ExitStack()
     clock = clock or SystemClock()
+    stopping = threading.Event()
+    instance = instance_name()
     http = stack.enter_context(
         httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
     )
@@ -47,6 +68,8 @@ def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | Non
         app=settings.heroku.app,
         api_key=settings.heroku.api_key.get_secret_value(),
         max_retries=settings.heroku.max_retries,
+        sleep=stopping.wait,  # a signal cuts a backoff short (and the retry is then refused)
+        instance=instance,
     )
     by_env: dict[str, Database] = {}
 
@@ -70,10 +93,13 @@ def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | Non
     leadership = None
     if lock:
         leadership = Leadership(
-            settings.database, settings.heroku.app, clock, settings.heroku.resync_seconds
+            settings.database,
+            settings.heroku.app,
+            lease_seconds=lease_seconds(settings),
+            instance=instance,
         )
         stack.callback(leadership.close)
-    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
+    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership, stopping)
     return Built(ticker, stack, detected)
 
 
@@ -82,19 +108,15 @@ def secrets_of(settings: config.Settings) -> list[str]:
     urls = [settings.database.url, *settings.database_urls.values()]
     found = [settings.heroku.api_key.get_secret_value()]
     for url in urls:
-        value = url.get_secret_value()
-        found.append(value)
-        password = conninfo.conninfo_to_dict(value).get("password")
-        if password:
-            found.append(str(password))
+        found += secrets_in(url.get_secret_value())  # never raises, even on a malformed URL
     return found
 
 
-def build_when_ready(settings: config.Settings, log: Any) -> Built | None:
+def build_when_ready(settings: config.Settings, log: Logger) -> Built | None:
     """Build, waiting out a database that cannot answer auto-detection yet (a restart, say):
     a daemon that exits on a database fault would only be restarted into the same fault."""
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in STOP_SIGNALS}
     try:
         for attempt in itertools.count():
             try:
