@@ -43,9 +43,10 @@ class Built:
     detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
 
 
-def instance_name() -> str:
-    """This copy of the daemon, as ``pid@host``: in the User-Agent and the lock's session."""
-    return f"{os.getpid()}@{socket.gethostname()[:40]}"
+def instance_name(pid: int | None = None) -> str:
+    """A copy of the daemon (this one by default), as ``pid@host``: it is named in the
+    User-Agent of each API request and in the application_name of the lock's session."""
+    return f"{pid or os.getpid()}@{socket.gethostname()[:40]}"
 
 
 def lease_seconds(settings: config.Settings) -> float:

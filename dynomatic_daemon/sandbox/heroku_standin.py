@@ -58,8 +58,9 @@ class RecordedRequest:
 
     ``at`` is when it arrived and ``answered_at`` when its answer went out (None: not yet, or
     never, when the stand-in stopped first), both on ``time.monotonic()``, a clock every process
-    on the machine shares, so other processes' timestamps can be set against them. ``status`` is
-    the answer's code and ``note`` whatever the ``observe`` hook returned for this request.
+    on the machine shares, so other processes' timestamps can be set against them. ``status`` and
+    ``request_id`` are the answer's code and ``Request-Id``; ``note`` is whatever the ``observe``
+    hook returned for this request.
     """
 
     method: str
@@ -68,6 +69,7 @@ class RecordedRequest:
     body: Any
     at: float
     status: int = 0
+    request_id: str | None = None
     answered_at: float | None = None
     note: Any = None
 
@@ -143,9 +145,11 @@ class HerokuStandIn:
         *,
         port: int = 0,
         observe: Callable[[RecordedRequest], Any] | None = None,
+        record_limit: int = MAX_RECORDED,
     ) -> None:
         """``observe`` is called with each request as it arrives, before it changes anything;
         what it returns is kept as the request's ``note`` (e.g. who held a lock at that moment).
+        The newest ``record_limit`` requests are kept.
         """
         quantities = {"web": 1, "worker": 0} if formation is None else dict(formation)
         sizes = dict(sizes or {})
@@ -166,7 +170,7 @@ class HerokuStandIn:
             for t, q in quantities.items()
         }
         self._remaining = rate_limit
-        self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
+        self._requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self._canned: list[_Canned] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -316,9 +320,10 @@ class HerokuStandIn:
                 reply = self._route(method, path, headers, is_json, body)
                 if canned is not None:
                     reply = _Reply(reply.status, reply.body, reply.headers, canned.delay)
-            recorded.status = reply.status
+            reply = _with_headers(reply, {"Request-Id": str(uuid.uuid4())})
+            recorded.status, recorded.request_id = reply.status, reply.headers["Request-Id"]
             self._changed.notify_all()
-        return _with_headers(reply, {"Request-Id": str(uuid.uuid4())}), recorded
+        return reply, recorded
 
     def _answered(self, recorded: RecordedRequest) -> None:
         with self._lock:

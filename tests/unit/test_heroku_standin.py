@@ -481,8 +481,9 @@ def test_observe_sees_each_request_on_arrival_and_its_answer_is_kept() -> None:
 
     with HerokuStandIn(APP, API_KEY, START, observe=observe) as holder:
         with httpx.Client(base_url=holder.url, timeout=5.0) as direct:
-            patch(direct, {"updates": [{"type": "worker", "quantity": 5}]})
+            response = patch(direct, {"updates": [{"type": "worker", "quantity": 5}]})
         (recorded,) = holder.requests
     assert seen == [START]
     assert (recorded.note, recorded.status) == ("note for PATCH", 200)
+    assert recorded.request_id == response.headers["Request-Id"]
     assert recorded.answered_at is not None and recorded.answered_at >= recorded.at
