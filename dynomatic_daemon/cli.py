@@ -24,7 +24,6 @@ from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.leader import Role
 from dynomatic_daemon.logs import Logger
-from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.tick import Outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_STANDBY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -105,18 +104,7 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
             interval_seconds=settings.daemon.interval_seconds,
             dry_run=settings.daemon.dry_run,
         )
-        leadership = built.ticker.leadership
-        loop = DaemonLoop(
-            built.ticker.tick,
-            settings.daemon.interval_seconds,
-            log,
-            clock=built.ticker.clock,
-            stopping=built.ticker.stopping,
-            stalled_after=settings.daemon.stalled_after_intervals,
-            keepalive=leadership.keepalive if leadership else None,
-            lease_seconds=leadership.lease_seconds if leadership else 0.0,
-        )
-        clean = loop.run()
+        clean = wiring.daemon_loop(built.ticker, log).run()
     if not clean:
         sys.stdout.flush()
         os._exit(EXIT_OK)  # a tick stuck past the grace period must not hold the dyno's exit

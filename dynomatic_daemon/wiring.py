@@ -27,7 +27,7 @@ from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.logs import Logger
-from dynomatic_daemon.scheduler import STOP_SIGNALS
+from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
 from dynomatic_daemon.tick import Ticker
 
 # A stopped leader's lock lapses after 1.5 intervals (but not under a second, which a busy
@@ -102,6 +102,22 @@ def build(
         stack.callback(leadership.close)
     ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership, stopping)
     return Built(ticker, stack, detected)
+
+
+def daemon_loop(ticker: Ticker, log: Logger) -> DaemonLoop:
+    """The scheduler loop for a built ticker, with the keepalive that renews the lock's lease."""
+    daemon = ticker.settings.daemon
+    leadership = ticker.leadership
+    return DaemonLoop(
+        ticker.tick,
+        daemon.interval_seconds,
+        log,
+        clock=ticker.clock,
+        stopping=ticker.stopping,
+        stalled_after=daemon.stalled_after_intervals,
+        keepalive=leadership.keepalive if leadership else None,
+        lease_seconds=leadership.lease_seconds if leadership else 0.0,
+    )
 
 
 def secrets_of(settings: config.Settings) -> list[str]:

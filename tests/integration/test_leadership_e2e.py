@@ -168,3 +168,23 @@ def test_once_on_a_standby_says_so_and_exits_3(
     assert once.proc.wait(timeout=30) == 3, once.output()
     document = json.loads(once.output()[once.output().index("{\n") :])
     assert (document["role"], document["processes"]) == ("standby", [])
+
+
+def test_a_stuck_leader_lets_its_lease_lapse_and_a_standby_scales(
+    tmp_path: Path,
+    delayed_jobs: psycopg.Connection[Any],
+    standin: HerokuStandIn,
+    daemon_env: dict[str, str],
+    spawn: Any,
+) -> None:
+    a = start(spawn, tmp_path, daemon_env, "a", interval=0.5, resync=0)
+    assert standin.wait_for(lambda: bool(decisions(a)), timeout=15), a.output()
+    b = start(spawn, tmp_path, daemon_env, "b", interval=0.5, resync=0)
+    assert standin.wait_for(lambda: bool(b.events("standby")), timeout=15), b.output()
+
+    standin.script(200, [], delay=20.0, method="GET")  # A's next listing hangs (8 s timeout)
+    assert standin.wait_for(lambda: len(a.events("scaler_stalled")) >= 1, timeout=10), a.output()
+    enqueue(delayed_jobs, 60)  # work arrives while A is stuck
+    # A's ticks stopped completing, so its keepalive stopped and its lease ran out: B scales.
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 8, timeout=10), b.output()
+    assert sender_pids(standin) == [b.proc.pid]
