@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import statistics
+import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 
 GRACE = 0.5  # seconds a verified request may take to be seen by the stand-in
 EXPECTED_EXIT = {"SIGTERM": 0, "SIGINT": 0, "SIGHUP": 0, "SIGKILL": -9}
+TICK_EVENTS = ("standby", "scale_decision", "leader_elected")
 
 
 class Report:
@@ -51,13 +54,30 @@ class Report:
         ]  # fmt: skip
 
     def crashes(self) -> int:
-        bad_exits = sum(
-            1 for _, code, ended in self.c.exits if ended is None or EXPECTED_EXIT[ended] != code
-        )
-        tracebacks = sum(t.count("Traceback") for t in self.texts.values())
-        failed = sum(1 for e in self.lines if e.get("event") == "tick_failed")
-        stray = sum(len(t.splitlines()) for t in self.texts.values()) - len(self.lines)
-        return bad_exits + tracebacks + failed + stray
+        return len(self.crash_details())
+
+    def crash_details(self) -> list[str]:
+        """Each unexpected exit, traceback, tick_failed line and line that is not JSON."""
+        found = [
+            f"{instance} exited {code} after {ended or 'no signal from the soak'}"
+            for instance, code, ended in self.c.exits
+            if not self._expected_exit(instance, code, ended)
+        ]
+        for instance, text in self.texts.items():
+            for line in text.splitlines():
+                if "Traceback" in line or '"tick_failed"' in line or not _is_json(line):
+                    found.append(f"{instance}: {line[:300]}")
+        return found
+
+    def _expected_exit(self, instance: str, code: int | None, ended: str | None) -> bool:
+        if ended is None:
+            return False  # it stopped by itself
+        if EXPECTED_EXIT[ended] == code:
+            return True
+        # A copy signalled while Python was still starting it (the soak's final SIGTERM to a
+        # fresh replacement) dies by the default action, before it could do anything.
+        ticked = any(f'"event": "{e}"' in self.texts.get(instance, "") for e in TICK_EVENTS)
+        return not ticked and code == -signal.Signals[ended].value
 
     def figures(self) -> list[tuple[str, Any]]:
         c = self.c
@@ -97,6 +117,8 @@ class Report:
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             print(f"{key:<{width}}  {value}")
+        for detail in self.crash_details():
+            print(f"crash: {detail}", file=sys.stderr)
         return 1 if any(n for _, n in zero) else 0
 
 
@@ -108,6 +130,13 @@ def _write(request: Any) -> checks.Write:
     updates = {u["type"]: u["quantity"] for u in body.get("updates", [])}
     return checks.Write(sender, holder, request.at, request.answered_at, updates,
                         request.request_id)  # fmt: skip
+
+
+def _is_json(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
