@@ -103,6 +103,11 @@ class ScrubbingStream(io.TextIOBase):
         self._inner.flush()
 
     @property
+    def inner(self) -> TextIO:
+        """The stream underneath (for wrappers that need to find their own kind)."""
+        return self._inner
+
+    @property
     def encoding(self) -> str:  # type: ignore[override]
         return self._inner.encoding
 
