@@ -43,8 +43,11 @@ bench: venv
 bench-adapters: venv
 	$(BIN)/python -m benchmarks.adapters
 
+# SOAK_MINUTES: how long the multi-process soak runs (CI runs 1.5; see docs/reliability.md).
+SOAK_MINUTES ?= 30
 soak: venv
 	$(BIN)/python -m benchmarks.chaos
+	$(BIN)/python -m benchmarks.cluster_soak --minutes $(SOAK_MINUTES)
 
 # Build output and tool caches; the virtualenv stays (see distclean).
 clean:

@@ -3,6 +3,10 @@
 A command that reads the config (``run``, ``once``, ``check``) gets validated settings; the others
 (``demo``, ``standin``) build what they need themselves. Adding a command is one ``Command`` entry
 in ``COMMANDS``. Collaborators come from ``wiring``; the demo is imported lazily.
+Exit codes: 0 success; 1 a runtime failure; 2 bad configuration or usage; 3 ``once`` found
+another copy holding the leader lock (it decided nothing); 130 interrupted (SIGINT). Once the
+configuration is read, everything the process writes to stdout and stderr passes through one
+scrubber of the secrets it holds.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.demo import runner as demo_runner
 from dynomatic_daemon.errors import ConfigError
 from dynomatic_daemon.history import commands as history_commands
+from dynomatic_daemon.leader import Role
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.sandbox import heroku_standin
-from dynomatic_daemon.scheduler import DaemonLoop
 from dynomatic_daemon.simulate import command as simulate_command
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_STANDBY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 CONFIG, LOG_FORMAT = "--config", "--log-format"
 
 DESCRIPTION = """\
@@ -58,6 +63,8 @@ exit codes:
      scale, demo could not start, or the output was closed early
      (dynomatic check | head -1)
   2  bad configuration or usage
+  3  once: another copy holds the leader lock, so it decided nothing
+  130  interrupted (Ctrl-C)
 
 `dynomatic COMMAND --help` describes each command. Guides: README.md and
 docs/ (deploy.md, local-testing.md, migrating-from-dynomatic.md)."""
@@ -130,15 +137,18 @@ def with_settings(
         except ConfigError as exc:
             _print_problems(exc)
             return EXIT_CONFIG
-        try:
-            return handler(settings, args)
-        except ConfigError as exc:  # auto-detection can only judge once the database answers
-            _print_problems(exc)
-            return EXIT_CONFIG
-        except Exception as exc:  # noqa: BLE001 - one scrubbed line, never a traceback with secrets
-            secrets = logs.SecretScrubber(wiring.secrets_of(settings))
-            print(f"dynomatic: {secrets.scrub(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
-            return EXIT_FAILURE
+        with logs.scrubbed_output(logs.SecretScrubber(wiring.secrets_of(settings))):
+            try:
+                return handler(settings, args)
+            except ConfigError as exc:  # auto-detection can only judge once the database answers
+                _print_problems(exc)
+                return EXIT_CONFIG
+            except KeyboardInterrupt:
+                print("dynomatic: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            except Exception as exc:  # noqa: BLE001 - one line, never a traceback with secrets
+                print(f"dynomatic: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
 
     return run
 
@@ -187,11 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Any:
+def _logger(settings: config.Settings, args: argparse.Namespace, stream: Any = None) -> Logger:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     fmt = args.log_format or settings.daemon.log_format
     logs.configure(fmt, stream=stream, secrets=wiring.secrets_of(settings))
-    log = structlog.get_logger("dynomatic")
+    log: Logger = structlog.get_logger("dynomatic")
     for notice in config.notices(os.environ):
         log.info("config_notice", notice=notice)
     return log
@@ -220,16 +230,7 @@ def _run(settings: config.Settings, log: Any, watching: wiring.Observing) -> int
             interval_seconds=settings.daemon.interval_seconds,
             dry_run=settings.daemon.dry_run,
         )
-        loop = DaemonLoop(
-            built.ticker.tick,
-            settings.daemon.interval_seconds,
-            log,
-            clock=built.ticker.clock,
-            stopping=built.ticker.stopping,
-            stalled_after=settings.daemon.stalled_after_intervals,
-            observer=watching.hub,
-            app=settings.heroku.app,
-        )
+        loop = wiring.daemon_loop(built.ticker, log, observer=watching.hub)
         clean = True
         if ClosableOutput.watch(sys.stdout, loop.stop):  # `dynomatic run | head` ends the run
             clean = loop.run()
@@ -253,8 +254,13 @@ def cmd_once(settings: config.Settings, args: argparse.Namespace) -> int:
     built = wiring.build(settings, log, lock=not (args.dry_run or settings.daemon.dry_run))
     with built.stack:
         outcomes = built.ticker.tick(dry_run=True if args.dry_run else None)
+    role = built.ticker.role
     if args.json:
-        print(json.dumps(once_json.document(settings.heroku.app, outcomes), indent=2))
+        document = once_json.document(settings.heroku.app, outcomes, role)
+        scrubbed = logs.SecretScrubber(wiring.secrets_of(settings)).scrub_value(document)
+        print(json.dumps(scrubbed, indent=2))
+    if role == Role.STANDBY:
+        return EXIT_STANDBY
     return EXIT_FAILURE if any(o.action == "error" for o in outcomes) else EXIT_OK
 
 
@@ -301,7 +307,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "once": Command(
         "run one tick, print what it decided, and exit",
-        "0, 1 when a process type could not be read or scaled, 2 on bad configuration",
+        "0, 1 when a process type could not be read or scaled, 2 on bad configuration, "
+        "3 when another copy holds the leader lock, 130 on Ctrl-C",
         with_settings(cmd_once),
         _once_arguments,
     ),

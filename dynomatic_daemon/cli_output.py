@@ -26,7 +26,10 @@ class ClosableOutput:
     @staticmethod
     def watch(stream: Any, listener: Callable[[], None]) -> bool:
         """Call ``listener`` when ``stream`` (if it is a ClosableOutput) loses its reader;
-        False, and no call, if it has lost it already."""
+        False, and no call, if it has lost it already. Wrappers (the scrubber) are looked
+        through by their ``inner`` stream."""
+        while not isinstance(stream, ClosableOutput) and hasattr(stream, "inner"):
+            stream = stream.inner
         if not isinstance(stream, ClosableOutput):
             return True
         with stream._lock:

@@ -25,6 +25,7 @@ from pydantic import (
 
 from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.adapters.base import AdapterOptions
+from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
 from dynomatic_daemon.observe_config import (
@@ -48,7 +49,7 @@ DEFAULT_PATH = Path("dynomatic.toml")
 APP_PATTERN = (
     r"^([a-z][a-z0-9-]{1,28}[a-z0-9]|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
-LOOPBACK_HOSTS = ("localhost", "::1")
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few kB; /dev/zero must not be read forever
 # Each tick may cost two Heroku API calls (a write and the re-list after it): at 5 s that is at
 # most 1,440 of the account's 4,500 requests an hour, and a new dyno takes longer than 5 s to
 # boot, so a shorter interval would not scale any faster. The stand-in on loopback has no budget.
@@ -58,7 +59,7 @@ API_KEY_VARIABLES = ("HEROKU_API_KEY", "HEROKU_TOKEN")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class HerokuSettings(_Frozen):
@@ -73,7 +74,7 @@ class HerokuSettings(_Frozen):
     def _https_unless_loopback(self) -> HerokuSettings:
         parts = urlsplit(self.api_url)
         host = parts.hostname or ""
-        loopback = is_loopback(self.api_url)
+        loopback = is_loopback(host)  # the parsed address: 127.attacker.example is not loopback
         if parts.scheme not in ("http", "https") or not host:
             raise ValueError(f"api_url must be an http(s) URL, got {self.api_url!r}")
         if parts.scheme == "http" and not loopback:
@@ -125,7 +126,9 @@ class Settings(_Frozen):
             if name not in catalog.NAMES:
                 problems.append(f"adapters.{name}: unknown adapter; {valid_adapters()}")
         interval = self.daemon.interval_seconds
-        if interval < MIN_INTERVAL_SECONDS and not is_loopback(self.heroku.api_url):
+        if interval < MIN_INTERVAL_SECONDS and not is_loopback(
+            urlsplit(self.heroku.api_url).hostname
+        ):
             problems.append(
                 f"daemon.interval_seconds: {interval:g} is below the floor of "
                 f"{MIN_INTERVAL_SECONDS:g} s (a tick may cost 2 Heroku API calls: at "
@@ -159,11 +162,6 @@ _ENV_ONLY = {
     ("history", "url"): "the variable history.url_env names",
     ("http", "password"): "the variable http.password_env names",
 }
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def resolve_path(cli_path: str | None, env: Mapping[str, str]) -> Path:
@@ -202,7 +200,11 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem(str(path), "too large for a config file (over 1 MiB)")])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             [Problem(str(path), "config file not found (use --config PATH or DYNOMATIC_CONFIG)")]
@@ -263,7 +265,10 @@ def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[P
         )
     url_env = database.get("url_env", "DATABASE_URL")
     if isinstance(url_env, str) and env.get(url_env, "").strip():
-        database["url"] = env[url_env].strip()
+        if bad_url := _url_problem(url_env, env):
+            problems.append(bad_url)
+        else:
+            database["url"] = env[url_env].strip()
     else:
         problems.append(
             Problem(str(url_env), "not set; the database URL comes from the environment only")
@@ -285,6 +290,12 @@ def notices(env: Mapping[str, str]) -> list[str]:
     return []
 
 
+def _url_problem(var: str, env: Mapping[str, str]) -> Problem | None:
+    """A malformed database URL, named by its variable: its value may hold the password."""
+    reason = database_url_problem(env[var].strip())
+    return Problem(var, f"malformed database URL: {reason}") if reason else None
+
+
 def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
     """Check every [adapters.X] table, and fetch the URL of each further database it names."""
     problems: list[Problem] = []
@@ -304,6 +315,8 @@ def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
             continue
         if parsed.url_env and parsed.url_env != settings.database.url_env:
             if env.get(parsed.url_env, "").strip():
+                if bad_url := _url_problem(parsed.url_env, env):
+                    problems.append(bad_url)
                 urls[parsed.url_env] = SecretStr(env[parsed.url_env].strip())
             else:
                 why = f"not set; adapters.{name}.url_env names it"

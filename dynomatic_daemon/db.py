@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import conninfo
 
+from dynomatic_daemon.addresses import is_local_database, secrets_in
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import DatabaseSettings
 from dynomatic_daemon.errors import QueueReadError
 
 T = TypeVar("T")
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
+Connect = Callable[..., psycopg.Connection[Any]]
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -45,24 +45,15 @@ def connection_kwargs(
         "options": options,
         "autocommit": True,
     }
-    if "sslmode" not in params and not _is_local(params.get("host")):
+    if "sslmode" not in params and not is_local_database(params):
         extra["sslmode"] = "require"
     return {"conninfo": url, **extra}
 
 
-def _is_local(host: Any) -> bool:
-    return host is None or str(host) in LOCAL_HOSTS or str(host).startswith(("/", "127."))
-
-
 def redact(text: str, settings: DatabaseSettings) -> str:
     """Remove the URL's password (and the URL itself) from a message before anyone sees it."""
-    url = settings.url.get_secret_value()
-    password = (
-        urlsplit(url).password if "://" in url else conninfo.conninfo_to_dict(url).get("password")
-    )
-    for secret in (url, str(password) if password else None):
-        if secret:
-            text = text.replace(secret, "***")
+    for secret in sorted(secrets_in(settings.url.get_secret_value()), key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text
 
 
@@ -73,7 +64,7 @@ class Database:
         self,
         settings: DatabaseSettings,
         clock: Clock,
-        connect: Callable[..., psycopg.Connection[Any]] = psycopg.Connection.connect,
+        connect: Connect = psycopg.Connection.connect,
     ) -> None:
         self._settings = settings
         self._clock = clock

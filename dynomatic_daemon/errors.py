@@ -46,7 +46,8 @@ class QueueReadError(DynomaticError):
 
 
 class HerokuError(DynomaticError):
-    """A Platform API call failed. ``error_id`` is Heroku's body ``id`` when there was one."""
+    """A Platform API call failed. ``error_id`` is Heroku's body ``id`` when there was one;
+    ``retry_after`` the seconds a ``Retry-After`` header asked the client to wait."""
 
     def __init__(
         self,
@@ -55,11 +56,13 @@ class HerokuError(DynomaticError):
         status: int | None = None,
         error_id: str | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_id = error_id
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 class HerokuAuthError(HerokuError):

@@ -1,17 +1,21 @@
 """The formation as the daemon knows it, and when the Platform API may be called at all.
 
 - Reads: the formation is remembered and listed again every ``resync_seconds`` (stretched while
-  the rate-limit budget is low) and on the tick after a write.
+  the rate-limit budget is low), on the tick after a write, and after ``forget`` (the caller's
+  role changed: while it did not lead, another copy may have written).
 - Manual changes: a listing that differs from what the daemon last knew, for a type it drives, is
   reported as an external change; the daemon then carries on from the real formation.
-- Backing off: after 401/402/403 and after 429 the API is left alone for a pause that doubles
-  with each repeat (capped), so a revoked token or an empty bucket is not hammered.
+- Backing off: after 401/402/403, after 429 and after a call that failed on 5xx or a timeout
+  even with its retries, the API is left alone for a pause that doubles with each repeat
+  (capped), and lasts at least as long as a ``Retry-After`` asked.
 - Budget: the account's token bucket is shared with the user's other tools. Below a reserve of
   ``RateLimit-Remaining`` the daemon calls at most once a minute, below a tenth of that once
   every five minutes.
-- Refusals: a 422 that states a dyno limit ("more than N") clamps later requests for that type to
-  N; any other refused request is not sent again unchanged for ``REFUSAL_COOLOFF_SECONDS``; a
-  formation locked by a preboot deploy is tried again after ``PREBOOT_RETRY_SECONDS``.
+- Refusals: a 422 that states a dyno limit ("more than N Basic size dynos") clamps later requests
+  to N for the types it names (by size, else the type that asked for more), until
+  ``LIMIT_RETEST_SECONDS`` pass or the type changes size; any other refused request is not sent
+  again unchanged for ``REFUSAL_COOLOFF_SECONDS``; a formation locked by a preboot deploy is tried
+  again after ``PREBOOT_RETRY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -28,20 +32,22 @@ from dynomatic_daemon.errors import (
     HerokuInvalidRequestError,
     HerokuNotFoundError,
     HerokuRateLimitedError,
+    HerokuUnavailableError,
 )
-from dynomatic_daemon.heroku import FormationResult, HerokuClient
+from dynomatic_daemon.heroku import FormationResult, HerokuClient, MaySend
 from dynomatic_daemon.models import Formation, FormationUpdate
 
 RESERVE_TOKENS = 450  # 10 % of Heroku's 4,500-token bucket
 LOW_RESERVE_TOKENS = 45
 RESERVE_GAP_SECONDS = 60.0
 LOW_RESERVE_GAP_SECONDS = 300.0
-FIRST_PAUSE_SECONDS = 60.0
-MAX_AUTH_PAUSE_SECONDS = 1800.0
-MAX_RATE_PAUSE_SECONDS = 900.0
+# kind of failure -> (first pause, longest pause), in seconds
+PAUSES = {"auth": (60.0, 1800.0), "rate": (60.0, 900.0), "unavailable": (5.0, 300.0)}
+MAX_RETRY_AFTER_SECONDS = 3600.0  # a Retry-After beyond this is taken as this
 REFUSAL_COOLOFF_SECONDS = 300.0
 PREBOOT_RETRY_SECONDS = 30.0
-_LIMIT = re.compile(r"more than (\d+)")
+LIMIT_RETEST_SECONDS = 1800.0
+_LIMIT = re.compile(r"more than (\d+)(?: (\S+) size)?")
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,22 @@ class ExternalChange:
     actual: int
 
 
+@dataclass(frozen=True)
+class LearntLimit:
+    """A dyno limit Heroku stated for a type: the type's size then, and when it said so."""
+
+    quantity: int
+    size: str | None
+    learnt_at: float
+
+
 @dataclass
 class FormationKeeper:
     heroku: HerokuClient
     clock: Clock
     resync_seconds: float
     managed: frozenset[str] = frozenset()
-    limits: dict[str, int] = field(default_factory=dict)  # learnt from 422s
+    limits: dict[str, LearntLimit] = field(default_factory=dict)  # learnt from 422s, by type
     _known: Formation | None = None
     _listed_at: float = float("-inf")
     _stale: bool = True
@@ -67,7 +82,7 @@ class FormationKeeper:
     _strikes: dict[str, int] = field(default_factory=dict)
     _refused: dict[tuple[FormationUpdate, ...], float] = field(default_factory=dict)
 
-    def formation(self) -> tuple[Formation, list[ExternalChange]]:
+    def formation(self, may_send: MaySend | None = None) -> tuple[Formation, list[ExternalChange]]:
         """The formation to decide on, listing it again when due, with any manual changes.
 
         While calls are paused the last known formation stands in, if there is one."""
@@ -76,19 +91,28 @@ class FormationKeeper:
         if self._known is not None and (not due or now < self._paused_until):
             return self._known, []
         self._check_allowed(now, budget=False)
-        result = self._call(self.heroku.list_formation)
+        result = self._call(lambda: self.heroku.list_formation(may_send))
         changes = self._external_changes(result.formation)
         self._known, self._listed_at, self._stale = result.formation, now, False
         return result.formation, changes
 
-    def clamp(self, updates: Sequence[FormationUpdate]) -> tuple[FormationUpdate, ...]:
-        """Updates cut to the dyno limits Heroku has stated for their types."""
+    def forget(self) -> None:
+        """Drop the remembered formation: the next ``formation()`` lists it, reporting nothing
+        as a manual change (what changed meanwhile was most likely another copy's doing)."""
+        self._known, self._stale = None, True
+
+    def clamp(
+        self, updates: Sequence[FormationUpdate], formation: Formation | None = None
+    ) -> tuple[FormationUpdate, ...]:
+        """Updates cut to the dyno limits Heroku has stated for their types (and sizes)."""
         return tuple(
-            FormationUpdate(u.type, min(u.quantity, self.limits.get(u.type, u.quantity)))
+            FormationUpdate(u.type, min(u.quantity, self._limit(u.type, formation, u.quantity)))
             for u in updates
         )
 
-    def write(self, updates: Sequence[FormationUpdate]) -> FormationResult:
+    def write(
+        self, updates: Sequence[FormationUpdate], may_send: MaySend | None = None
+    ) -> FormationResult:
         key = tuple(sorted(updates, key=lambda u: u.type))
         now = self.clock.monotonic()
         refused_at = self._refused.get(key)
@@ -99,7 +123,7 @@ class FormationKeeper:
             )
         self._check_allowed(now, budget=True)
         try:
-            result = self._call(lambda: self.heroku.batch_update(updates))
+            result = self._call(lambda: self.heroku.batch_update(updates, may_send))
         except HerokuInvalidRequestError as exc:
             self._learn_refusal(key, exc, now)
             raise
@@ -116,7 +140,7 @@ class FormationKeeper:
         self._last_call_at = self.clock.monotonic()
         try:
             result: FormationResult = fn()
-        except (HerokuAuthError, HerokuRateLimitedError) as exc:
+        except (HerokuAuthError, HerokuRateLimitedError, HerokuUnavailableError) as exc:
             self._pause(exc)
             raise
         self._strikes.clear()
@@ -148,28 +172,67 @@ class FormationKeeper:
         return 1.0 if not gap else max(1.0, gap / max(self.resync_seconds, 1.0))
 
     def _pause(self, exc: HerokuError) -> None:
-        kind = "auth" if isinstance(exc, HerokuAuthError) else "rate"
+        kind = (
+            "auth"
+            if isinstance(exc, HerokuAuthError)
+            else "rate"
+            if isinstance(exc, HerokuRateLimitedError)
+            else "unavailable"
+        )
         strikes = self._strikes.get(kind, 0) + 1
         self._strikes[kind] = strikes
-        cap = MAX_AUTH_PAUSE_SECONDS if kind == "auth" else MAX_RATE_PAUSE_SECONDS
-        pause = min(cap, FIRST_PAUSE_SECONDS * 2 ** (strikes - 1))
+        first, longest = PAUSES[kind]
+        pause = min(longest, first * 2 ** (strikes - 1))
+        pause = max(pause, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
         self._paused_until = self.clock.monotonic() + pause
-        self._pause_reason = f"{exc.status} {exc.error_id or ''}".strip()
+        self._pause_reason = (
+            f"{exc.status} {exc.error_id or ''}".strip() if exc.status else "no answer (timeout)"
+        )
+
+    def _limit(self, ptype: str, formation: Formation | None, wanted: int) -> int:
+        limit = self.limits.get(ptype)
+        if limit is None:
+            return wanted
+        if self.clock.monotonic() - limit.learnt_at >= LIMIT_RETEST_SECONDS:
+            del self.limits[ptype]  # ask Heroku again: the plan or the limit may have changed
+            return wanted
+        size = self._size(ptype, formation)
+        if limit.size is not None and size is not None and size.lower() != limit.size.lower():
+            return wanted  # resized since: the stated limit was about the old size
+        return limit.quantity
+
+    def _size(self, ptype: str, formation: Formation | None) -> str | None:
+        known = formation or self._known
+        entry = known.entries.get(ptype) if known is not None else None
+        return entry.size if entry is not None else None
 
     def _learn_refusal(
         self, key: tuple[FormationUpdate, ...], exc: HerokuInvalidRequestError, now: float
     ) -> None:
         text = str(exc)
-        limit = _LIMIT.search(text)
-        if limit:
-            for update in key:
-                if update.quantity > int(limit.group(1)):
-                    self.limits[update.type] = int(limit.group(1))
-            return
+        stated = _LIMIT.search(text)
+        if stated:
+            culprits = self._culprits(key, stated)
+            for update in culprits:
+                size = self._size(update.type, None)  # the limit holds while the size does
+                self.limits[update.type] = LearntLimit(int(stated[1]), size, now)
+            if culprits:
+                return
         if "preboot" in text.lower():
             self._refused[key] = now - REFUSAL_COOLOFF_SECONDS + PREBOOT_RETRY_SECONDS
             return
         self._refused[key] = now
+
+    def _culprits(
+        self, key: tuple[FormationUpdate, ...], stated: re.Match[str]
+    ) -> list[FormationUpdate]:
+        """The updates a stated limit is about: over it, and of the size it names if any."""
+        over = [u for u in key if u.quantity > int(stated[1])]
+        size = stated[2]
+        if size is None:
+            return over  # "more than N dynos per process type" binds every type
+        named = [u for u in over if (self._size(u.type, None) or "").lower() == size.lower()]
+        return named or (over if len(over) == 1 else [])
 
     def _external_changes(self, listed: Formation) -> list[ExternalChange]:
         if self._known is None:

@@ -2,10 +2,16 @@
 
 The caller owns the ``httpx.Client`` (base URL, timeout, transport); this module owns the protocol:
 headers, pagination, bounded retries and mapping failures onto ``errors.HerokuError``. No logging.
+
+Every attempt, the first and each retry, first asks the caller's ``may_send`` guard: a copy that
+can no longer prove it leads, or that has been told to stop, sends nothing more. Only server
+failures and timeouts are retried within a call, never a 429 (the bucket refills at about one
+token a second; the caller pauses instead), and never sooner than a ``Retry-After`` asks.
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -14,16 +20,21 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import tenacity
 
 from dynomatic_daemon import __version__
 from dynomatic_daemon.errors import (
-    HerokuAuthError,
     HerokuError,
-    HerokuInvalidRequestError,
-    HerokuNotFoundError,
-    HerokuRateLimitedError,
+    HerokuHeldBackError,
     HerokuUnavailableError,
+)
+from dynomatic_daemon.heroku_wire import (
+    checked,
+    entry,
+    error_body,
+    error_class,
+    int_or_none,
+    retry_after,
+    update_item,
 )
 from dynomatic_daemon.models import Formation, FormationEntry, FormationUpdate
 
@@ -34,26 +45,11 @@ FIRST_RANGE = "id ..; max=1000"
 # A formation has one entry per Procfile type; more pages than this means a server loop.
 MAX_PAGES = 20
 MAX_BACKOFF_SECONDS = 30.0
-_MESSAGE_LIMIT = 500
+# A Retry-After longer than this is not waited out inside one call: the caller pauses instead.
+MAX_RETRY_AFTER_IN_CALL_SECONDS = 10.0
 _REDACTED = "[redacted]"
 
-_AUTH_IDS = ("unauthorized", "delinquent", "forbidden", "suspended")
-_INVALID_IDS = (
-    "bad_request", "invalid_params", "verification_needed", "verification_required",
-    "conflict", "requested_range_not_satisfiable",
-)  # fmt: skip
-_BY_ID: dict[str, type[HerokuError]] = {
-    **dict.fromkeys(_AUTH_IDS, HerokuAuthError),
-    **dict.fromkeys(_INVALID_IDS, HerokuInvalidRequestError),
-    "not_found": HerokuNotFoundError,
-    "rate_limit": HerokuRateLimitedError,
-}
-_BY_STATUS: dict[int, type[HerokuError]] = {
-    **dict.fromkeys((401, 402, 403), HerokuAuthError),
-    404: HerokuNotFoundError,
-    429: HerokuRateLimitedError,
-}
-_RETRYABLE = (HerokuRateLimitedError, HerokuUnavailableError)
+MaySend = Callable[[], str | None]  # why not to send now, or None to go ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +71,9 @@ class HerokuClient:
         app: str,
         api_key: str,
         max_retries: int = 2,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         backoff_seconds: float = 0.5,
+        instance: str | None = None,
     ) -> None:
         if max_retries < 0 or backoff_seconds < 0:
             raise ValueError("max_retries and backoff_seconds must be >= 0")
@@ -84,14 +81,11 @@ class HerokuClient:
         self._app = app
         self.__api_key = api_key
         self._path = f"/apps/{quote(app, safe='')}/formation"
-        self._retrying = tenacity.Retrying(
-            sleep=sleep,
-            stop=tenacity.stop_after_attempt(max_retries + 1),
-            wait=tenacity.wait_exponential(multiplier=backoff_seconds, max=MAX_BACKOFF_SECONDS)
-            + tenacity.wait_random(0, backoff_seconds),
-            retry=tenacity.retry_if_exception_type(_RETRYABLE),
-            reraise=True,
-        )
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._backoff = backoff_seconds
+        # Names the sending copy (pid@host), for Heroku support and for telling copies apart.
+        self._user_agent = f"{USER_AGENT} (instance {instance})" if instance else USER_AGENT
         self._rate_limit_remaining: int | None = None
         self._last_request_id: str | None = None
 
@@ -108,11 +102,11 @@ class HerokuClient:
         """The ``Request-Id`` of the latest response, the handle Heroku support asks for."""
         return self._last_request_id
 
-    def list_formation(self) -> FormationResult:
+    def list_formation(self, may_send: MaySend | None = None) -> FormationResult:
         entries: list[FormationEntry] = []
         page_range = FIRST_RANGE
         for _ in range(MAX_PAGES):
-            response = self._retrying(self._send_once, "GET", None, page_range)
+            response = self._send("GET", None, page_range, may_send)
             entries.extend(self._parse_entries("GET", response))
             next_range = response.headers.get("Next-Range")
             if response.status_code != 206 or not next_range:
@@ -120,18 +114,45 @@ class HerokuClient:
             page_range = next_range
         raise HerokuUnavailableError(f"GET {self._path}: still paging after {MAX_PAGES} pages")
 
-    def batch_update(self, updates: Sequence[FormationUpdate]) -> FormationResult:
+    def batch_update(
+        self, updates: Sequence[FormationUpdate], may_send: MaySend | None = None
+    ) -> FormationResult:
         """Set absolute quantities; the result holds only the entries Heroku sent back."""
-        body = {"updates": [_update_item(u) for u in _checked(updates)]}
+        body = {"updates": [update_item(u) for u in checked(updates)]}
         # Absolute quantities make a replayed PATCH as harmless as a replayed GET.
-        response = self._retrying(self._send_once, "PATCH", body, None)
+        response = self._send("PATCH", body, None, may_send)
         return self._result(self._parse_entries("PATCH", response), response)
+
+    def _send(
+        self, method: str, body: Any, page_range: str | None, may_send: MaySend | None
+    ) -> httpx.Response:
+        """One attempt, then bounded retries of server failures; each one asks ``may_send``."""
+        failed: HerokuUnavailableError | None = None
+        for attempt in range(self._max_retries + 1):
+            if failed is not None:
+                self._sleep(self._wait(attempt, failed))
+            refusal = may_send() if may_send is not None else None
+            if refusal is not None:
+                raise _held_back(refusal, failed)
+            try:
+                return self._send_once(method, body, page_range)
+            except HerokuUnavailableError as exc:
+                too_long = (exc.retry_after or 0.0) > MAX_RETRY_AFTER_IN_CALL_SECONDS
+                if attempt == self._max_retries or too_long:
+                    raise
+                failed = exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait(self, attempt: int, failed: HerokuError) -> float:
+        backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2 ** (attempt - 1))
+        jitter = random.uniform(0, self._backoff)  # noqa: S311 - spreading retries, not secrets
+        return float(max(backoff + jitter, failed.retry_after or 0.0))
 
     def _send_once(self, method: str, body: Any, page_range: str | None) -> httpx.Response:
         headers = {
             "Accept": ACCEPT,
             "Authorization": f"Bearer {self.__api_key}",
-            "User-Agent": USER_AGENT,
+            "User-Agent": self._user_agent,
             "Request-Id": str(uuid.uuid4()),
         }
         if page_range is not None:
@@ -148,25 +169,31 @@ class HerokuClient:
 
     def _remember(self, response: httpx.Response) -> None:
         self._last_request_id = response.headers.get("Request-Id")
-        remaining = _int_or_none(response.headers.get("RateLimit-Remaining"))
+        remaining = int_or_none(response.headers.get("RateLimit-Remaining"))
         if remaining is not None:
             self._rate_limit_remaining = remaining
 
     def _error_for(self, method: str, response: httpx.Response) -> HerokuError:
         status = response.status_code
-        error_id, message = _error_body(response)
-        cls = _error_class(status, error_id)
+        error_id, message = error_body(response)
+        cls = error_class(status, error_id)
         label = f"{status} {error_id}" if error_id else str(status)
         text = f"{method} {self._path}: {label}: {message or response.reason_phrase}"
         request_id = response.headers.get("Request-Id")
-        return cls(self._scrub(text), status=status, error_id=error_id, request_id=request_id)
+        return cls(
+            self._scrub(text),
+            status=status,
+            error_id=error_id,
+            request_id=request_id,
+            retry_after=retry_after(response.headers),
+        )
 
     def _parse_entries(self, method: str, response: httpx.Response) -> list[FormationEntry]:
         try:
             items = response.json()
             if not isinstance(items, list):
                 raise TypeError("expected a JSON array")
-            return [_entry(item) for item in items]
+            return [entry(item) for item in items]
         except (ValueError, TypeError, KeyError) as exc:
             raise HerokuUnavailableError(
                 self._scrub(f"{method} {self._path}: unexpected response body ({exc})"),
@@ -178,7 +205,7 @@ class HerokuClient:
         return FormationResult(
             formation=Formation.of(entries),
             request_id=response.headers.get("Request-Id"),
-            rate_limit_remaining=_int_or_none(response.headers.get("RateLimit-Remaining")),
+            rate_limit_remaining=int_or_none(response.headers.get("RateLimit-Remaining")),
         )
 
     def _scrub(self, text: str) -> str:
@@ -186,62 +213,9 @@ class HerokuClient:
         return text.replace(self.__api_key, _REDACTED) if self.__api_key else text
 
 
-def _checked(updates: Sequence[FormationUpdate]) -> Sequence[FormationUpdate]:
-    if not updates:
-        raise ValueError("batch_update needs at least one update")
-    seen: set[str] = set()
-    for u in updates:
-        if type(u.quantity) is not int or u.quantity < 0:
-            raise ValueError(f"quantity for {u.type!r} must be an integer >= 0, got {u.quantity!r}")
-        if u.type in seen:
-            raise ValueError(f"process type {u.type!r} appears twice in one batch update")
-        seen.add(u.type)
-    return updates
-
-
-def _update_item(update: FormationUpdate) -> dict[str, Any]:
-    # Never `size` (deprecated, fails the current schema) and never string or relative quantities.
-    return {"type": update.type, "quantity": update.quantity}
-
-
-def _entry(item: Any) -> FormationEntry:
-    if not isinstance(item, dict):
-        raise TypeError("expected formation objects")
-    ptype, quantity = item["type"], item["quantity"]
-    if not isinstance(ptype, str) or type(quantity) is not int:
-        raise TypeError("formation entry needs a string type and an integer quantity")
-    return FormationEntry(type=ptype, quantity=quantity, size=_size(item))
-
-
-def _size(item: dict[str, Any]) -> str | None:
-    dyno_size = item.get("dyno_size")
-    if isinstance(dyno_size, dict) and isinstance(dyno_size.get("name"), str):
-        return str(dyno_size["name"])
-    legacy = item.get("size")
-    return legacy if isinstance(legacy, str) else None
-
-
-def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    fields: dict[str, Any] = body if isinstance(body, dict) else {}
-    error_id, message = fields.get("id"), fields.get("message")
-    message = message[:_MESSAGE_LIMIT] if isinstance(message, str) else None
-    return (error_id if isinstance(error_id, str) else None), message
-
-
-def _error_class(status: int, error_id: str | None) -> type[HerokuError]:
-    # 5xx first, so a server failure is always retryable whatever its body says.
-    if status >= 500:
-        return HerokuUnavailableError
-    fallback = HerokuInvalidRequestError if 400 <= status < 500 else HerokuError
-    return _BY_ID.get(error_id or "") or _BY_STATUS.get(status) or fallback
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+def _held_back(refusal: str, failed: HerokuError | None) -> HerokuHeldBackError:
+    if failed is None:
+        return HerokuHeldBackError(refusal)
+    return HerokuHeldBackError(
+        f"{refusal}; no retry of: {failed}", status=failed.status, request_id=failed.request_id
+    )

@@ -1,25 +1,42 @@
-"""The one structlog configuration of the process.
+"""The one structlog configuration of the process, and the scrubber every output goes through.
 
 Off a TTY the lines are logfmt (Heroku's convention: ``at=info event=scale_decision ...``), on a
 TTY a readable console format, and JSON when asked. A last processor scrubs every secret the
-process knows of from every value, so a secret cannot reach the log even through an error text.
+process knows of from every value, so a secret cannot reach the log even through an error text;
+``scrubbed_output`` puts the same scrubber in front of stdout and stderr, so whatever else the
+process prints (command output, the ``once --json`` document, a traceback) is scrubbed too.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+import threading
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any, Protocol, TextIO
 
 import structlog
 
 LogFormat = str  # "auto" | "logfmt" | "console" | "json"
 FIRST_KEYS = ["at", "event"]
+MASK = "***"
+_PLAIN = (int, float, bool, type(None))
+
+
+class Logger(Protocol):
+    """What the daemon needs of a logger: structlog's bound loggers, or a test's capture."""
+
+    def info(self, event: str, **fields: Any) -> Any: ...
+
+    def warning(self, event: str, **fields: Any) -> Any: ...
+
+    def error(self, event: str, **fields: Any) -> Any: ...
 
 
 class SecretScrubber:
-    """Replaces any known secret inside any logged value with ``***``."""
+    """Replaces any known secret inside any value with ``***``; never raises."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
@@ -30,22 +47,92 @@ class SecretScrubber:
         if not self._secrets:
             return event
         for key, value in event.items():
-            event[key] = self._scrub(value)
+            event[key] = self.scrub_value(value)
         return event
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, MASK)
         return text
 
-    def _scrub(self, value: Any) -> Any:
+    def scrub_value(self, value: Any) -> Any:
+        """``value`` with every string in it scrubbed; anything else becomes a scrubbed string."""
         if isinstance(value, str):
             return self.scrub(value)
+        if isinstance(value, _PLAIN):
+            return value
         if isinstance(value, list | tuple):
-            return type(value)(self._scrub(v) for v in value)
+            return type(value)(self.scrub_value(v) for v in value)
         if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
-        return value
+            return {k: self.scrub_value(v) for k, v in value.items()}
+        try:
+            return self.scrub(str(value))
+        except Exception:  # noqa: BLE001 - a broken __str__ must not take the scrubber down
+            return f"<unprintable {type(value).__name__}>"
+
+
+class ScrubbingStream(io.TextIOBase):
+    """A text stream that scrubs each whole line before it reaches the stream underneath.
+
+    Lines are held until they are complete, so a secret written in two pieces is still found.
+    """
+
+    def __init__(self, inner: TextIO, scrubber: SecretScrubber) -> None:
+        self._inner = inner
+        self._scrubber = scrubber
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                lines, _, self._pending = self._pending.rpartition("\n")
+                self._inner.write(self._scrubber.scrub(lines + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def drain(self) -> None:
+        """Write out a last unfinished line."""
+        with self._lock:
+            text, self._pending = self._pending, ""
+        if text:
+            self._inner.write(self._scrubber.scrub(text))
+        self._inner.flush()
+
+    @property
+    def inner(self) -> TextIO:
+        """The stream underneath (for wrappers that need to find their own kind)."""
+        return self._inner
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._inner.encoding
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+
+@contextmanager
+def scrubbed_output(scrubber: SecretScrubber) -> Iterator[None]:
+    """Route ``sys.stdout`` and ``sys.stderr`` through ``scrubber`` for the duration."""
+    saved = sys.stdout, sys.stderr
+    out, err = ScrubbingStream(saved[0], scrubber), ScrubbingStream(saved[1], scrubber)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.drain()
+        err.drain()
 
 
 def _rename_level(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dynomatic_daemon.leader import Role
 from dynomatic_daemon.tick import Outcome
 
 
-def document(app: str, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def document(app: str, outcomes: Sequence[Outcome], role: Role | None = None) -> dict[str, Any]:
+    """``role`` is null when no lock was taken (a dry run)."""
     return {
         "app": app,
+        "role": role.value if role else None,
         "processes": [_outcome_json(o) for o in outcomes],
     }
 

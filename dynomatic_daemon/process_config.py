@@ -16,24 +16,30 @@ PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
 DEFAULT_DYNO_CEILING = 100
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_ALIASES = {"weekdays": DAY_NAMES[:5], "weekends": DAY_NAMES[5:], "daily": DAY_NAMES}
-Count = Annotated[int, Field(ge=0, le=10_000)]
+# Upper bounds keep every number, and the ready-count cap made from them (at most about
+# MAX_JOBS_PER_DYNO * MAX_DYNOS), far inside what SQL's bigint and the Platform API accept.
+MAX_DYNOS = 10_000
+MAX_JOBS = 100_000_000
+MAX_JOBS_PER_DYNO = 1_000_000
+MAX_WAIT_SECONDS = 366 * 86_400
+Count = Annotated[int, Field(ge=0, le=MAX_DYNOS)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Rule(_Frozen):
     """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
 
-    at_least: Annotated[int, Field(ge=0)]
+    at_least: Annotated[int, Field(ge=0, le=MAX_JOBS)]
     dynos: Count
 
 
 class LatencyRule(_Frozen):
     """A step on queue age: once the oldest ready job has waited this long, run ``dynos``."""
 
-    at_least_seconds: Annotated[float, Field(ge=0)]
+    at_least_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)]
     dynos: Count
 
 
@@ -108,13 +114,13 @@ class ProcessSettings(_Frozen):
     # what decides: the largest target of these wins
     rules: tuple[Rule, ...] = ()
     latency_rules: tuple[LatencyRule, ...] = ()
-    jobs_per_dyno: Annotated[int, Field(ge=1)] | None = None
+    jobs_per_dyno: Annotated[int, Field(ge=1, le=MAX_JOBS_PER_DYNO)] | None = None
     # limits around the rules
     min_dynos: Count = 0
     max_dynos: Count | None = None
     wake_from_zero: bool = True
-    max_step_up: Annotated[int, Field(ge=1)] | None = None
-    max_step_down: Annotated[int, Field(ge=1)] | None = None
+    max_step_up: Annotated[int, Field(ge=1, le=MAX_DYNOS)] | None = None
+    max_step_down: Annotated[int, Field(ge=1, le=MAX_DYNOS)] | None = None
     scale_down_delay_seconds: Annotated[float, Field(ge=0, le=86_400)] = 120.0
     worker_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 1
     # how long a new dyno takes to start working: waits during a boot do not start more dynos

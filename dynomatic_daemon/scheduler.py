@@ -1,12 +1,15 @@
-"""The only module that imports APScheduler: run ``tick`` every interval until SIGTERM/SIGINT.
+"""The only module that imports APScheduler: run ``tick`` every interval until a signal.
 
-One interval job, never two at once (``max_instances=1``), late runs coalesced into one. A signal
-sets ``stopping`` (a tick in flight then sends no new formation change) and stops the scheduler;
-the tick in flight may finish for a few seconds, then the process exits.
+One interval job, never two at once (``max_instances=1``), late runs coalesced into one.
+SIGTERM, SIGINT and SIGHUP (a closed terminal; there is no reload) all stop the daemon: the
+signal sets ``stopping`` (a tick in flight then sends no request and no retry) and stops the
+scheduler; the tick in flight may finish for a few seconds, then the process exits.
 
 A watchdog on its own thread logs an error-level ``scaler_stalled`` line every interval while no
 tick has completed for ``stalled_after`` intervals (a stuck database or API), so the failure shows
-in the log stream instead of passing in silence.
+in the log stream instead of passing in silence. A keepalive on a third thread renews the leader
+lock's lease while ticks complete; once they stop completing it stops too, so a stuck leader
+loses the lock to a standby.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import threading
 from collections.abc import Callable
 from datetime import UTC
 from types import FrameType
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -24,9 +26,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from dynomatic_daemon import memory
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.events import NO_OBSERVER, Observer
+from dynomatic_daemon.logs import Logger
 
 SHUTDOWN_GRACE_SECONDS = 4.0
 RELEASE_EVERY_TICKS = 1000  # after the first tick, then now and then
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+KEEPALIVES_PER_LEASE = 4  # the lease survives three missed keepalives
 
 
 class DaemonLoop:
@@ -34,13 +39,15 @@ class DaemonLoop:
         self,
         tick: Callable[[], object],
         interval_seconds: float,
-        log: Any,
+        log: Logger,
         *,
         clock: Clock,
         stopping: threading.Event | None = None,
         stalled_after: int = 3,
         observer: Observer = NO_OBSERVER,
         app: str = "",
+        keepalive: Callable[[], object] | None = None,
+        lease_seconds: float = 0.0,
     ) -> None:
         self._observer, self._app = observer, app  # told of a stall, as the log is
         self._clock = clock
@@ -52,10 +59,12 @@ class DaemonLoop:
         self._stopping = stopping or threading.Event()
         self._last_done = self._clock.monotonic()
         self._ticks = 0
+        self._keepalive = keepalive
         self._scheduler = BlockingScheduler(
             executors={
                 "default": ThreadPoolExecutor(max_workers=1),
                 "watchdog": ThreadPoolExecutor(max_workers=1),
+                "keepalive": ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
@@ -70,10 +79,15 @@ class DaemonLoop:
         self._scheduler.add_job(
             self._watch, "interval", seconds=interval_seconds, executor="watchdog", id="watchdog"
         )
+        if keepalive is not None and lease_seconds > 0:
+            every = lease_seconds / KEEPALIVES_PER_LEASE
+            self._scheduler.add_job(
+                self._renew, "interval", seconds=every, executor="keepalive", id="keepalive"
+            )
 
     def run(self) -> bool:
         """Block until a signal arrives; wait (bounded) for the tick in flight; False if it hung."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         try:
             self._scheduler.start()
         finally:
@@ -110,6 +124,12 @@ class DaemonLoop:
                 self._ticks += 1
                 if self._ticks % RELEASE_EVERY_TICKS == 1:
                     memory.release()
+
+    def _renew(self) -> None:
+        # Only while ticks complete: a leader whose ticks hang must let its lease run out.
+        silent = self._clock.monotonic() - self._last_done
+        if self._keepalive is not None and silent < self._stalled_after:
+            self._keepalive()
 
     def _watch(self) -> None:
         silent = self._clock.monotonic() - self._last_done

@@ -2,7 +2,10 @@
 
 Failures are isolated: a failed queue read holds the process types that depend on it, a failed
 formation read or write holds every type, and nothing here ever raises to the scheduler.
-A daemon that does not hold the leader lock only logs ``standby``.
+A daemon that does not hold the leader lock only logs ``standby``. When its role changes it
+forgets the formation and what its policy remembered, and lists the formation before deciding.
+Each request it sends is guarded: none after ``stopping`` is set, and no write unless the
+leader lock of this very tenure is proven held right before it (retries included).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from dynomatic_daemon import l2met, policy
 from dynomatic_daemon.adapters.base import QueueReader
@@ -21,7 +24,8 @@ from dynomatic_daemon.db import Database
 from dynomatic_daemon.errors import DynomaticError, HerokuError, HerokuHeldBackError
 from dynomatic_daemon.events import NO_OBSERVER, Observer
 from dynomatic_daemon.formation_keeper import FormationKeeper
-from dynomatic_daemon.leader import LEADER, STANDBY, UNKNOWN, Leadership
+from dynomatic_daemon.leader import Leadership, Role
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.models import (
     Decision,
     Formation,
@@ -31,18 +35,19 @@ from dynomatic_daemon.models import (
     QueueSelector,
 )
 
+# scaled, unchanged, dry_run, held (a change was due but not sent: backing off, saving budget,
+# shutting down, the leader lock lost) or error
+Action = Literal["scaled", "unchanged", "dry_run", "held", "error"]
+
 
 @dataclass
 class Outcome:
-    """What happened to one process type in one tick; rendered as its scale_decision line.
-
-    ``action``: scaled, unchanged, dry_run, held (a change was due but the API was not called:
-    backing off, saving budget, shutting down) or error."""
+    """What happened to one process type in one tick; rendered as its scale_decision line."""
 
     process: ProcessSettings
     stats: ProcessStats | None = None
     decision: Decision | None = None
-    action: str = "unchanged"
+    action: Action = "unchanged"
     reason: str = ""
     request_id: str | None = None
 
@@ -54,22 +59,22 @@ class Ticker:
     keeper: FormationKeeper
     adapters: Mapping[str, QueueReader]
     clock: Clock
-    log: Any
+    log: Logger
     leadership: Leadership | None = None  # None: a one-off command that needs no lock
     observer: Observer = NO_OBSERVER  # history, notifications, status page; told after logging
     stopping: threading.Event = field(default_factory=threading.Event)
     states: dict[str, policy.PolicyState] = field(default_factory=dict)
-    _role: str = LEADER
+    role: Role | None = None  # the role of the last tick; None without leader election
+    _tenure: int = 0
 
     def tick(self, dry_run: bool | None = None) -> list[Outcome]:
-        role = self.leadership.acquire() if self.leadership is not None else LEADER
-        if role == STANDBY:
+        role = self._elect()
+        if role == Role.STANDBY:
             self.log.info(
                 "standby", app=self.settings.heroku.app, reason="another copy holds the lock"
             )
             self._observe([], role, None)
             return []
-        self._role = role
         dry = self.settings.daemon.dry_run if dry_run is None else dry_run
         outcomes = [Outcome(p) for p in self.settings.process]
         self._read_queues(outcomes)
@@ -83,9 +88,12 @@ class Ticker:
         self._observe(outcomes, role, formation)
         return outcomes
 
-    def _observe(self, outcomes: list[Outcome], role: str, formation: Formation | None) -> None:
+    def _observe(
+        self, outcomes: list[Outcome], role: Role | None, formation: Formation | None
+    ) -> None:
         app, now = self.settings.heroku.app, self.clock.now()
-        self.observer.tick_done(app, outcomes, role=role, formation=formation, at=now)
+        named = (role or Role.LEADER).value  # no election: this copy acts as the leader
+        self.observer.tick_done(app, outcomes, role=named, formation=formation, at=now)
 
     def read_adapter(self, name: str) -> QueueReading:
         """One round trip for every process type that uses this adapter."""
@@ -111,9 +119,39 @@ class Ticker:
                 mine = (q for q in reading.queues if selector.matches(q.queue))
                 out.stats = ProcessStats.combine(mine)
 
+    def _elect(self) -> Role | None:
+        if self.leadership is None:
+            return None
+        role, tenure = self.leadership.acquire(), self.leadership.tenure
+        if role != self.role or tenure != self._tenure:
+            self._role_changed(role, tenure)
+        return role
+
+    def _role_changed(self, role: Role, tenure: int) -> None:
+        # While this copy did not lead, another may have written: what it knew is stale.
+        self.keeper.forget()
+        self.states.clear()
+        if role == Role.LEADER:
+            self.log.info("leader_elected", app=self.settings.heroku.app, tenure=tenure)
+        elif self.role == Role.LEADER:
+            self.log.warning("leadership_lost", app=self.settings.heroku.app, now=role.value)
+        self.role, self._tenure = role, tenure
+
+    def _may_read(self) -> str | None:
+        return "shutting down" if self.stopping.is_set() else None
+
+    def _may_write(self) -> str | None:
+        """Asked right before each PATCH attempt: why it must not go out, or None."""
+        if self.stopping.is_set():
+            return "shutting down"
+        lead = self.leadership if self.role == Role.LEADER else None
+        if lead is not None and not (lead.verify() and lead.tenure == self._tenure):
+            return "the leader lock was lost"
+        return None
+
     def _formation(self, outcomes: Sequence[Outcome]) -> Formation | None:
         try:
-            formation, changes = self.keeper.formation()
+            formation, changes = self.keeper.formation(self._may_read)
         except HerokuError as exc:
             for out in outcomes:
                 _fail(out, f"holding: formation read failed: {_describe(exc)}")
@@ -156,10 +194,6 @@ class Ticker:
             return
         if dry_run:
             _mark(changing, "dry_run", None)
-        elif self.stopping.is_set():
-            _mark(changing, "held", "not sent: shutting down")
-        elif self._role == LEADER and self.leadership is not None and not self.leadership.verify():
-            _mark(changing, "held", "not sent: the leader lock was lost")
         else:
             self._write(changing, updates)
 
@@ -167,14 +201,14 @@ class Ticker:
         """The part of this type's change that may go out this tick."""
         if out.decision is None or not out.decision.changes:
             return []
-        if self._role == UNKNOWN and out.stats is not None:
+        if self.role == Role.UNKNOWN and out.stats is not None:
             # Without the lock only a change every copy would make alike may go out: a
             # fallback on missing data, which only raises.
             out.reason += "; held: the leader lock cannot be checked (database unreachable)"
             return []
         mine = [
             u
-            for u in self.keeper.clamp(out.decision.updates)
+            for u in self.keeper.clamp(out.decision.updates, formation)
             if formation.quantity(u.type) != u.quantity
         ]
         if not mine:
@@ -183,7 +217,7 @@ class Ticker:
 
     def _write(self, changing: Sequence[Outcome], updates: Sequence[FormationUpdate]) -> None:
         try:
-            result = self.keeper.write(updates)
+            result = self.keeper.write(updates, self._may_write)
         except HerokuHeldBackError as exc:
             _mark(changing, "held", f"not sent: {exc}")
         except HerokuError as exc:
@@ -237,7 +271,7 @@ def _fail(out: Outcome, reason: str) -> None:
     out.reason = f"{out.reason}; {reason}" if out.reason else reason
 
 
-def _mark(outcomes: Sequence[Outcome], action: str, note: str | None) -> None:
+def _mark(outcomes: Sequence[Outcome], action: Action, note: str | None) -> None:
     for out in outcomes:
         out.action = action
         if note:

@@ -8,7 +8,9 @@ The command line, the demo and the tests all build through here, so they run the
 from __future__ import annotations
 
 import itertools
+import os
 import signal
+import socket
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,21 +18,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from psycopg import conninfo
 from pydantic import SecretStr
 
 from dynomatic_daemon import adapters, config
+from dynomatic_daemon.addresses import secrets_in
 from dynomatic_daemon.clock import Clock, SystemClock
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError, Problem, QueueReadError
-from dynomatic_daemon.events import Hub, Sink
+from dynomatic_daemon.events import NO_OBSERVER, Hub, Observer, Sink
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.leader import Leadership
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify.notifier import Notifier
+from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
 from dynomatic_daemon.tick import Ticker
 from dynomatic_daemon.web.live import LiveStatus
 from dynomatic_daemon.web.page import Page
@@ -40,6 +44,11 @@ HISTORY_CLOSE_SECONDS = 2.0  # at shutdown: write what is queued, within this
 NOTIFY_CLOSE_SECONDS = 1.0
 MEMORY_MINUTES = 24 * 60  # the page's in-memory window when history is off
 
+# A stopped leader's lock lapses after 1.5 intervals (but not under a second, which a busy
+# machine's scheduling could miss), so a standby takes over within about 2.5 intervals.
+LEASE_INTERVALS = 1.5
+MIN_LEASE_SECONDS = 1.0
+
 
 @dataclass
 class Built:
@@ -48,10 +57,24 @@ class Built:
     detected: dict[str, str]  # library -> what auto-detection saw; empty when none was auto
 
 
-def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | None = None) -> Built:
+def instance_name(pid: int | None = None) -> str:
+    """A copy of the daemon (this one by default), as ``pid@host``: it is named in the
+    User-Agent of each API request and in the application_name of the lock's session."""
+    return f"{pid or os.getpid()}@{socket.gethostname()[:40]}"
+
+
+def lease_seconds(settings: config.Settings) -> float:
+    return max(MIN_LEASE_SECONDS, LEASE_INTERVALS * settings.daemon.interval_seconds)
+
+
+def build(
+    settings: config.Settings, log: Logger, *, lock: bool, clock: Clock | None = None
+) -> Built:
     """Everything a tick needs; ``lock``: take part in leader election before any write."""
     stack = ExitStack()
     clock = clock or SystemClock()
+    stopping = threading.Event()
+    instance = instance_name()
     http = stack.enter_context(
         httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
     )
@@ -60,6 +83,8 @@ def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | Non
         app=settings.heroku.app,
         api_key=settings.heroku.api_key.get_secret_value(),
         max_retries=settings.heroku.max_retries,
+        sleep=stopping.wait,  # a signal cuts a backoff short (and the retry is then refused)
+        instance=instance,
     )
     by_env: dict[str, Database] = {}
 
@@ -83,10 +108,13 @@ def build(settings: config.Settings, log: Any, *, lock: bool, clock: Clock | Non
     leadership = None
     if lock:
         leadership = Leadership(
-            settings.database, settings.heroku.app, clock, settings.heroku.resync_seconds
+            settings.database,
+            settings.heroku.app,
+            lease_seconds=lease_seconds(settings),
+            instance=instance,
         )
         stack.callback(leadership.close)
-    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership)
+    ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership, stopping=stopping)
     return Built(ticker, stack, detected)
 
 
@@ -192,6 +220,24 @@ def _status_server(
     )
 
 
+def daemon_loop(ticker: Ticker, log: Logger, observer: Observer = NO_OBSERVER) -> DaemonLoop:
+    """The scheduler loop for a built ticker, with the keepalive that renews the lock's lease."""
+    daemon = ticker.settings.daemon
+    leadership = ticker.leadership
+    return DaemonLoop(
+        ticker.tick,
+        daemon.interval_seconds,
+        log,
+        clock=ticker.clock,
+        stopping=ticker.stopping,
+        stalled_after=daemon.stalled_after_intervals,
+        keepalive=leadership.keepalive if leadership else None,
+        lease_seconds=leadership.lease_seconds if leadership else 0.0,
+        observer=observer,
+        app=ticker.settings.heroku.app,
+    )
+
+
 def secrets_of(settings: config.Settings) -> list[str]:
     """Every secret value the process holds, and the password inside each database URL."""
     urls = [settings.database.url, *settings.database_urls.values()]
@@ -200,11 +246,7 @@ def secrets_of(settings: config.Settings) -> list[str]:
     found += [settings.http.password.get_secret_value()] if settings.http.password else []
     found += [part for n in settings.notify if n.url for part in webhook_secrets(n.url)]
     for url in urls:
-        value = url.get_secret_value()
-        found.append(value)
-        password = conninfo.conninfo_to_dict(value).get("password")
-        if password:
-            found.append(str(password))
+        found += secrets_in(url.get_secret_value())  # never raises, even on a malformed URL
     return found
 
 
@@ -216,11 +258,11 @@ def webhook_secrets(url: SecretStr) -> list[str]:
     return [value, tail] if len(tail) >= 8 else [value]
 
 
-def build_when_ready(settings: config.Settings, log: Any) -> Built | None:
+def build_when_ready(settings: config.Settings, log: Logger) -> Built | None:
     """Build, waiting out a database that cannot answer auto-detection yet (a restart, say):
     a daemon that exits on a database fault would only be restarted into the same fault."""
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in STOP_SIGNALS}
     try:
         for attempt in itertools.count():
             try:

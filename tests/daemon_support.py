@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +73,36 @@ def enqueue(conn: psycopg.Connection[Any], count: int, queue: str = "default") -
         (queue, count),
     )
     return time.monotonic()
+
+
+# The leader lock (dynomatic_daemon.leader): an advisory lock whose first key is "dynm".
+# Advisory locks belong to one database; other test runs on the server hold their own.
+LOCK_HOLDER_SQL = """
+    SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+    WHERE l.locktype = 'advisory' AND l.classid = x'64796e6d'::int::oid AND l.granted
+      AND d.datname = current_database()
+"""
+
+
+def lock_holder(conn: psycopg.Connection[Any]) -> int | None:
+    """The backend pid that holds the leader lock now, if any."""
+    row = conn.execute(LOCK_HOLDER_SQL).fetchone()
+    return int(row[0]) if row else None
+
+
+def kill_lock_backend(conn: psycopg.Connection[Any]) -> int:
+    """Terminate the session holding the leader lock (as a failover or a DBA would)."""
+    pid = lock_holder(conn)
+    assert pid is not None, "nobody holds the leader lock"
+    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    return pid
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` every 50 ms until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

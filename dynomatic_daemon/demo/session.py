@@ -28,7 +28,6 @@ from dynomatic_daemon.demo.summary import Summary
 from dynomatic_daemon.demo.view import WIDTH, Observer, TtyView
 from dynomatic_daemon.demo.workloads import WORKLOADS
 from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn
-from dynomatic_daemon.scheduler import DaemonLoop
 
 JOBS_PER_DYNO_SECOND = 5.0  # each simulated dyno finishes this many jobs a second
 JOIN_SECONDS = 10.0
@@ -105,11 +104,7 @@ class Demo:
         built = wiring.build(settings, self.log, lock=True)
         self.stack.enter_context(built.stack)
         self.stopping = built.ticker.stopping
-        self.loop = DaemonLoop(
-            built.ticker.tick, settings.daemon.interval_seconds, self.log,
-            clock=built.ticker.clock, stopping=self.stopping,
-            stalled_after=settings.daemon.stalled_after_intervals,
-        )  # fmt: skip
+        self.loop = wiring.daemon_loop(built.ticker, self.log)  # as `dynomatic run` has it
 
     def _simulation(self, connect: infra.Connect, standin: HerokuStandIn) -> None:
         rng = random.Random(self.options.seed)  # noqa: S311 - a reproducible simulation

@@ -52,20 +52,31 @@ MAX_BODY_BYTES = 1 << 20
 MAX_RECORDED = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordedRequest:
-    """One request as the stand-in saw it. Header names are lower-cased."""
+    """One request as the stand-in saw it. Header names are lower-cased.
+
+    ``at`` is when it arrived and ``answered_at`` when its answer went out (None: not yet, or
+    never, when the stand-in stopped first), both on ``time.monotonic()``, a clock every process
+    on the machine shares, so other processes' timestamps can be set against them. ``status`` and
+    ``request_id`` are the answer's code and ``Request-Id``; ``note`` is whatever the ``observe``
+    hook returned for this request.
+    """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     at: float
+    status: int = 0
+    request_id: str | None = None
+    answered_at: float | None = None
+    note: Any = None
 
 
 @dataclass(slots=True)
 class _Canned:
-    status: int
+    status: int | None  # None: handle the request as usual, only answer it late
     body: Any
     headers: dict[str, str]
     delay: float
@@ -133,7 +144,13 @@ class HerokuStandIn:
         rate_limit: int = 4500,
         *,
         port: int = 0,
+        observe: Callable[[RecordedRequest], Any] | None = None,
+        record_limit: int = MAX_RECORDED,
     ) -> None:
+        """``observe`` is called with each request as it arrives, before it changes anything;
+        what it returns is kept as the request's ``note`` (e.g. who held a lock at that moment).
+        The newest ``record_limit`` requests are kept.
+        """
         quantities = {"web": 1, "worker": 0} if formation is None else dict(formation)
         sizes = dict(sizes or {})
         if unknown := sorted(set(sizes) - set(quantities)):
@@ -144,6 +161,7 @@ class HerokuStandIn:
         self.app_id = str(uuid.uuid4())
         self._api_key = api_key
         self._port = port
+        self._observe = observe
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -152,7 +170,7 @@ class HerokuStandIn:
             for t, q in quantities.items()
         }
         self._remaining = rate_limit
-        self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
+        self._requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self._canned: list[_Canned] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -261,11 +279,19 @@ class HerokuStandIn:
         """Queue a canned answer for the next ``times`` requests (of ``method``, if given).
 
         ``body`` is sent as JSON unless it is str/bytes; None sends an empty body. ``delay``
-        holds the answer back, for client timeout tests.
+        holds the answer back, for client timeout tests. A canned answer changes nothing.
         """
-        if not 0 <= delay <= MAX_DELAY_SECONDS or times < 1:
+        self._queue(_Canned(status, body, dict(headers or {}), delay, times, method))
+
+    def delay(self, seconds: float, *, times: int = 1, method: str | None = None) -> None:
+        """Handle the next ``times`` requests (of ``method``, if given) as usual, but hold each
+        answer back ``seconds``: a slow PATCH that still applies the moment it arrives."""
+        self._queue(_Canned(None, None, {}, seconds, times, method))
+
+    def _queue(self, canned: _Canned) -> None:
+        if not 0 <= canned.delay <= MAX_DELAY_SECONDS or canned.times < 1:
             raise ValueError(f"need 0 <= delay <= {MAX_DELAY_SECONDS} and times >= 1")
-        canned = _Canned(status, body, dict(headers or {}), delay, times, method and method.upper())
+        canned.method = canned.method and canned.method.upper()
         with self._lock:
             self._canned.append(canned)
 
@@ -276,24 +302,41 @@ class HerokuStandIn:
 
     # -- request handling (called from server threads) -------------------------------------
 
-    def _handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Reply:
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], raw: bytes
+    ) -> tuple[_Reply, RecordedRequest]:
         path = target.split("?", 1)[0]
         is_json, body = _parse_json(raw)
         with self._lock:
             recorded = RecordedRequest(method, path, dict(headers), body, time.monotonic())
+            if self._observe is not None:
+                recorded.note = self._observe(recorded)
             self._requests.append(recorded)
-            reply = self._canned_reply(method) or self._route(method, path, headers, is_json, body)
+            canned = self._next_canned(method)
+            if canned is not None and canned.status is not None:
+                extra = {"Content-Type": "application/json"} if canned.body is not None else {}
+                reply = _Reply(canned.status, canned.body, extra | canned.headers, canned.delay)
+            else:
+                reply = self._route(method, path, headers, is_json, body)
+                if canned is not None:
+                    reply = _Reply(reply.status, reply.body, reply.headers, canned.delay)
+            reply = _with_headers(reply, {"Request-Id": str(uuid.uuid4())})
+            recorded.status, recorded.request_id = reply.status, reply.headers["Request-Id"]
             self._changed.notify_all()
-        return _with_headers(reply, {"Request-Id": str(uuid.uuid4())})
+        return reply, recorded
 
-    def _canned_reply(self, method: str) -> _Reply | None:
+    def _answered(self, recorded: RecordedRequest) -> None:
+        with self._lock:
+            recorded.answered_at = time.monotonic()
+            self._changed.notify_all()
+
+    def _next_canned(self, method: str) -> _Canned | None:
         for canned in self._canned:
             if canned.method in (None, method):
                 canned.times -= 1
                 if canned.times == 0:
                     self._canned.remove(canned)
-                extra = {"Content-Type": "application/json"} if canned.body is not None else {}
-                return _Reply(canned.status, canned.body, extra | canned.headers, canned.delay)
+                return canned
         return None
 
     def _route(
@@ -455,10 +498,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = standin._handle(self.command, self.path, headers, raw)
+        reply, recorded = standin._handle(self.command, self.path, headers, raw)
         if reply.delay > 0 and standin._stopping.wait(reply.delay):
             self.close_connection = True
             return
+        standin._answered(recorded)
         self._send(reply)
 
     def _send(self, reply: _Reply) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 
@@ -14,8 +15,9 @@ from dynomatic_daemon.errors import (
     HerokuHeldBackError,
     HerokuInvalidRequestError,
     HerokuRateLimitedError,
+    HerokuUnavailableError,
 )
-from dynomatic_daemon.formation_keeper import FormationKeeper
+from dynomatic_daemon.formation_keeper import LIMIT_RETEST_SECONDS, FormationKeeper
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.models import FormationUpdate
 
@@ -25,8 +27,9 @@ Handler = Callable[[httpx.Request], httpx.Response]
 class FakeHeroku:
     """A tiny programmable API: a formation, a queue of canned failures, and a call log."""
 
-    def __init__(self, **formation: int) -> None:
+    def __init__(self, sizes: dict[str, str] | None = None, **formation: int) -> None:
         self.formation = dict(formation) or {"worker": 1}
+        self.sizes = sizes or {}
         self.fail: list[tuple[int, dict[str, str], dict[str, str]]] = []
         self.calls: list[str] = []
         self.remaining = 4000
@@ -41,7 +44,10 @@ class FakeHeroku:
         if request.method == "PATCH":
             for item in json.loads(request.content)["updates"]:
                 self.formation[item["type"]] = item["quantity"]
-        items = [{"type": t, "quantity": q} for t, q in self.formation.items()]
+        items = [
+            {"type": t, "quantity": q, "dyno_size": {"name": self.sizes.get(t, "Standard-1X")}}
+            for t, q in self.formation.items()
+        ]
         return httpx.Response(200, json=items, headers=headers)
 
 
@@ -175,3 +181,93 @@ def test_a_preboot_lock_is_retried_soon(clock: SteppableClock) -> None:
     clock.advance(1)
     k.write([FormationUpdate("worker", 4)])
     assert fake.formation["worker"] == 4
+
+
+BASIC_LIMIT = "Cannot update to more than 1 Basic size dynos per process type."
+
+
+def test_a_limit_naming_a_size_clamps_only_the_types_of_that_size(clock: SteppableClock) -> None:
+    fake = FakeHeroku(sizes={"urgent": "Basic"}, worker=1, urgent=0)
+    k = keeper(fake, clock)
+    formation, _ = k.formation()
+    fake.fail.append((422, {"id": "invalid_params", "message": BASIC_LIMIT}, {}))
+    wanted = [FormationUpdate("urgent", 2), FormationUpdate("worker", 4)]
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write(wanted)
+    assert k.clamp(wanted, formation) == (
+        FormationUpdate("urgent", 1),
+        FormationUpdate("worker", 4),
+    )
+    k.write(k.clamp(wanted, formation))  # not the refused request: it goes out
+    assert fake.formation == {"worker": 4, "urgent": 1}
+
+
+def test_a_learnt_limit_is_tested_again_after_a_while_and_ends_with_a_resize(
+    clock: SteppableClock,
+) -> None:
+    fake = FakeHeroku(sizes={"urgent": "Basic"}, urgent=0)
+    k = keeper(fake, clock)
+    k.formation()
+    fake.fail.append((422, {"id": "invalid_params", "message": BASIC_LIMIT}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("urgent", 3)])
+    assert k.clamp([FormationUpdate("urgent", 3)]) == (FormationUpdate("urgent", 1),)
+    fake.sizes["urgent"] = "Standard-1X"  # the user resizes the type
+    clock.advance(60)
+    resized, _ = k.formation()
+    assert k.clamp([FormationUpdate("urgent", 3)], resized) == (FormationUpdate("urgent", 3),)
+    fake.sizes["urgent"] = "Basic"
+    clock.advance(60)
+    basic, _ = k.formation()
+    assert k.clamp([FormationUpdate("urgent", 3)], basic) == (FormationUpdate("urgent", 1),)
+    clock.advance(LIMIT_RETEST_SECONDS)
+    assert k.clamp([FormationUpdate("urgent", 3)], basic) == (FormationUpdate("urgent", 3),)
+
+
+def test_a_persistent_outage_is_not_called_every_tick(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock, resync=0)
+    fake.fail = [(503, {"id": "unavailable", "message": "down"}, {})] * 6
+    called_at = []
+    for second in range(160):  # a tick every second for this long
+        try:
+            k.formation()
+        except HerokuUnavailableError:
+            called_at.append(second)
+        except HerokuHeldBackError:
+            pass
+        clock.advance(1)
+    gaps = [b - a for a, b in itertools.pairwise(called_at)]
+    assert gaps == [5, 10, 20, 40, 80]  # each failed call doubles the pause before the next
+    fake.fail.clear()
+    clock.advance(160)
+    k.formation()  # back: a success ends the backoff
+    fake.fail = [(503, {"id": "unavailable", "message": "down"}, {})]
+    with pytest.raises(HerokuUnavailableError):
+        k.formation()
+    clock.advance(5)
+    assert k.formation()[0].quantity("worker") == 1
+
+
+def test_a_retry_after_sets_the_pause_when_it_is_longer(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    fake.fail.append((429, {"id": "rate_limit", "message": "slow"}, {"Retry-After": "600"}))
+    with pytest.raises(HerokuRateLimitedError):
+        k.formation()
+    clock.advance(599)
+    with pytest.raises(HerokuHeldBackError, match="paused for 1s after 429 rate_limit"):
+        k.formation()
+    clock.advance(1)
+    assert k.formation()[0].quantity("worker") == 1
+
+
+def test_forget_lists_again_and_reports_no_manual_change(clock: SteppableClock) -> None:
+    fake = FakeHeroku(worker=8)
+    k = keeper(fake, clock, resync=3600)
+    k.formation()
+    fake.formation["worker"] = 1  # another copy wrote while this one stood by
+    k.forget()
+    formation, changes = k.formation()
+    assert (formation.quantity("worker"), changes) == (1, [])
+    assert fake.calls == ["GET", "GET"]

@@ -15,6 +15,7 @@ from dynomatic_daemon import __version__
 from dynomatic_daemon.errors import (
     HerokuAuthError,
     HerokuError,
+    HerokuHeldBackError,
     HerokuInvalidRequestError,
     HerokuNotFoundError,
     HerokuRateLimitedError,
@@ -263,18 +264,16 @@ def test_unknown_process_type_is_not_found_with_message_and_request_id(
     assert len(h.requests) == 1
 
 
-def test_429_then_success_retries_after_sleeping(harness: Callable[..., Harness]) -> None:
+def test_429_is_not_retried_within_the_call(harness: Callable[..., Harness]) -> None:
+    # The bucket refills at about a token a second: retrying now only spends the next token.
     h = harness(
         error(429, "rate_limit", "Out of tokens", {"RateLimit-Remaining": "0"}),
         reply(200, [entry("worker", 1)], {"RateLimit-Remaining": "12"}),
     )
-
-    result = h.client.list_formation()
-
-    assert len(h.requests) == 2
-    assert len(h.sleeps) == 1
-    assert result.formation.quantity("worker") == 1
-    assert h.client.rate_limit_remaining == 12
+    with pytest.raises(HerokuRateLimitedError):
+        h.client.list_formation()
+    assert (len(h.requests), h.sleeps) == (1, [])
+    assert h.client.rate_limit_remaining == 0
 
 
 def test_503_then_success(harness: Callable[..., Harness]) -> None:
@@ -298,11 +297,66 @@ def test_503_forever_gives_up_after_max_retries(
     assert str(caught.value) == "GET /apps/my-app/formation: 503: API unavailable"
 
 
-def test_429_forever_raises_rate_limited(harness: Callable[..., Harness]) -> None:
-    h = harness(error(429, "rate_limit"))
-    with pytest.raises(HerokuRateLimitedError):
-        h.client.list_formation()
-    assert len(h.requests) == 3
+def test_a_short_retry_after_is_waited_out_before_the_retry(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(error(503, None, "busy", {"Retry-After": "7"}), reply(200, [entry("worker", 2)]))
+    assert h.client.list_formation().formation.quantity("worker") == 2
+    assert len(h.sleeps) == 1 and h.sleeps[0] >= 7
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "120"},
+        {"Retry-After": "Wed, 21 Oct 2026 07:30:00 GMT", "Date": "Wed, 21 Oct 2026 07:28:00 GMT"},
+    ],
+)
+def test_a_long_retry_after_ends_the_call_and_is_reported(
+    harness: Callable[..., Harness], headers: dict[str, str]
+) -> None:
+    h = harness(error(503, None, "maintenance", headers))
+    with pytest.raises(HerokuUnavailableError) as caught:
+        h.client.batch_update([FormationUpdate("worker", 2)])
+    assert (len(h.requests), h.sleeps) == (1, [])
+    assert caught.value.retry_after == 120
+
+
+def test_the_guard_is_asked_before_every_attempt_and_stops_a_retry(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(error(503, "unavailable", "down"))
+    answers = iter([None, "the leader lock was lost"])
+    asked: list[int] = []
+
+    def may_send() -> str | None:
+        asked.append(len(h.requests))
+        return next(answers)
+
+    with pytest.raises(HerokuHeldBackError) as caught:
+        h.client.batch_update([FormationUpdate("worker", 2)], may_send)
+    assert asked == [0, 1]  # before the first attempt, and again before the retry
+    assert len(h.requests) == 1
+    assert str(caught.value).startswith("the leader lock was lost; no retry of: PATCH")
+
+
+def test_a_refusing_guard_sends_nothing(harness: Callable[..., Harness]) -> None:
+    h = harness(reply(200, [entry("worker", 1)]))
+    with pytest.raises(HerokuHeldBackError, match="shutting down"):
+        h.client.list_formation(lambda: "shutting down")
+    assert h.requests == []
+
+
+def test_the_instance_is_named_in_the_user_agent() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["User-Agent"])
+        return httpx.Response(200, json=[])
+
+    with httpx.Client(base_url="https://x.test", transport=httpx.MockTransport(handle)) as http:
+        HerokuClient(http, app=APP, api_key=API_KEY, instance="7@dyno").list_formation()
+    assert seen == [f"{USER_AGENT} (instance 7@dyno)"]
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter(harness: Callable[..., Harness]) -> None:

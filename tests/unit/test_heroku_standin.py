@@ -257,7 +257,7 @@ def test_client_gives_up_on_an_exhausted_budget(sleeps: list[float]) -> None:
         client = HerokuClient(http, app=APP, api_key=API_KEY, sleep=sleeps.append)
         with pytest.raises(HerokuRateLimitedError):
             client.list_formation()
-        assert len(empty.requests) == 3
+        assert len(empty.requests) == 1  # an empty bucket is not retried within the call
     assert client.rate_limit_remaining == 0
 
 
@@ -450,3 +450,40 @@ def test_request_bodies_match_the_published_batch_update_schema(
     entry_validator = jsonschema.Draft4Validator(entry_schema)
     for item in http.get(PATH, headers=V3).json():
         entry_validator.validate(item)
+
+
+def test_a_delayed_request_applies_at_once_and_is_answered_late(
+    standin: HerokuStandIn, client: HerokuClient
+) -> None:
+    standin.delay(0.5, method="PATCH")
+    done = threading.Event()
+
+    def slow_patch() -> None:
+        client.batch_update([FormationUpdate("worker", 3)])
+        done.set()
+
+    thread = threading.Thread(target=slow_patch)
+    thread.start()
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 3, timeout=5)
+    assert not done.is_set()  # applied, but the answer is still held back
+    thread.join(timeout=5)
+    (patch_,) = standin.patches()
+    assert patch_.status == 200
+    assert patch_.answered_at is not None and patch_.answered_at - patch_.at >= 0.5
+
+
+def test_observe_sees_each_request_on_arrival_and_its_answer_is_kept() -> None:
+    seen: list[dict[str, int]] = []
+
+    def observe(request: Any) -> str:
+        seen.append(holder.formation())  # the formation before this request changed it
+        return f"note for {request.method}"
+
+    with HerokuStandIn(APP, API_KEY, START, observe=observe) as holder:
+        with httpx.Client(base_url=holder.url, timeout=5.0) as direct:
+            response = patch(direct, {"updates": [{"type": "worker", "quantity": 5}]})
+        (recorded,) = holder.requests
+    assert seen == [START]
+    assert (recorded.note, recorded.status) == ("note for PATCH", 200)
+    assert recorded.request_id == response.headers["Request-Id"]
+    assert recorded.answered_at is not None and recorded.answered_at >= recorded.at
