@@ -1,0 +1,384 @@
+"""The guardrails' moving parts, for the tick: what is in force, read once per tick from the
+state store (pauses, overrides), the app's newest release (polled within the API budget), and
+the spend that budgets count. ``guardrails.guard`` then applies them to each decision.
+
+Nothing here raises into the tick. A state store that fails keeps the last guardrails known
+(each still expiring on time) and is tried again after a backoff, so a dead database cannot
+slow every tick by its connect timeout. Without a store, overrides and spend live in memory:
+a restart forgets them (docs/guardrails.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from dynomatic_daemon import budget, prices
+from dynomatic_daemon.clock import Clock
+from dynomatic_daemon.config import ProcessSettings, Settings
+from dynomatic_daemon.demand import active_bounds
+from dynomatic_daemon.errors import HerokuError
+from dynomatic_daemon.formation_keeper import RESERVE_TOKENS, ExternalChange
+from dynomatic_daemon.guardrails import NOTHING, OVERRIDE, PAUSED, InForce, guard
+from dynomatic_daemon.heroku import HerokuClient, MaySend, Release
+from dynomatic_daemon.models import Formation
+from dynomatic_daemon.policy import current_dynos
+from dynomatic_daemon.state.store import Guard, SpendRow, Spent, StateStore
+
+if TYPE_CHECKING:
+    from dynomatic_daemon.tick import Outcome
+
+MAX_STORE_BACKOFF_SECONDS = 60.0
+SOMEONE = "someone outside the daemon (the formation API does not say who)"
+
+
+@dataclass
+class Guardian:
+    settings: Settings
+    heroku: HerokuClient
+    clock: Clock
+    log: Any
+    store: StateStore | None = None
+    event: Callable[..., None] = lambda *a, **k: None  # the observer's event(app, kind, ...)
+    _guards: list[Guard] = field(default_factory=list)
+    _seen: set[tuple[str, str]] = field(default_factory=set)  # (kind, type) logged as begun
+    _store_failures: int = 0
+    _store_retry_at: float = float("-inf")
+    _release: Release | None = None
+    _release_polled_at: float = float("-inf")
+    _release_failures: int = 0
+    _spent: dict[str, Spent] = field(default_factory=dict)
+    _spent_period: tuple[date, int] | None = None
+    _pending: dict[tuple[str, date], list[float]] = field(default_factory=dict)
+    _accrued_at: datetime | None = None
+    _alerted: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def app(self) -> str:
+        return self.settings.heroku.app
+
+    # -- once per tick, before deciding -----------------------------------------------------
+
+    def begin(self, may_send: MaySend) -> None:
+        now = self.clock.now()
+        self._sync_store(now)
+        self._poll_release(may_send)
+        self._guards = [g for g in self._guards if g.until > now]
+
+    def _sync_store(self, now: datetime) -> None:
+        self._roll_period(now)
+        if self.store is None or self.clock.monotonic() < self._store_retry_at:
+            return
+        try:
+            rows = [SpendRow(t, d, v[0], v[1]) for (t, d), v in self._pending.items()]
+            self.store.add_spend(rows)
+            self._pending.clear()
+            self._spent = self.store.spent(now.date())
+            self._guards = self.store.active()
+        except Exception as exc:  # noqa: BLE001 - the store is never worth a failed tick
+            self._store_failures += 1
+            wait = min(MAX_STORE_BACKOFF_SECONDS, 2.0 ** (self._store_failures - 1))
+            self._store_retry_at = self.clock.monotonic() + wait
+            self.log.error(
+                "state_store_failed",
+                error=self.store.describe(exc),
+                retry_in_seconds=wait,
+                reason="keeping the guardrails last known; each still expires on time",
+            )
+            return
+        if self._store_failures:
+            self.log.info("state_store_recovered", failures=self._store_failures)
+        self._store_failures = 0
+
+    def _poll_release(self, may_send: MaySend) -> None:
+        poll = self.settings.heroku.releases_poll_seconds
+        if not poll or not any(p.release_hold_seconds for p in self.settings.process):
+            return
+        now = self.clock.monotonic()
+        wait = poll * 2 ** min(self._release_failures, 4)
+        remaining = self.heroku.rate_limit_remaining
+        if now - self._release_polled_at < wait or (remaining or RESERVE_TOKENS) < RESERVE_TOKENS:
+            return  # within the API budget: a release hold is worth less than a formation write
+        self._release_polled_at = now
+        try:
+            release = self.heroku.latest_release(may_send)
+        except HerokuError as exc:
+            self._release_failures += 1
+            self.log.warning("release_poll_failed", error=str(exc), retry_in_seconds=wait * 2)
+            return
+        self._release_failures = 0
+        if release is not None and (
+            self._release is None or release.version > self._release.version
+        ):
+            self._release = release
+            self._release_seen(release)
+
+    def _release_seen(self, release: Release) -> None:
+        age = (self.clock.now() - release.created_at).total_seconds()
+        longest = max(p.release_hold_seconds for p in self.settings.process)
+        if age >= longest:
+            return  # an old release (found at start): nothing to hold
+        self.log.info(
+            "release_hold",
+            version=release.version,
+            description=release.description[:120],
+            age_seconds=round(age, 1),
+            hold_seconds=longest,
+            reason="a new release: scale-downs wait, scale-ups still go out",
+        )
+        self.event(
+            self.app,
+            "release_hold",
+            reason=f"release v{release.version}: scale-downs held for {longest:g}s",
+            version=release.version,
+        )
+
+    # -- manual changes ----------------------------------------------------------------------
+
+    def external_change(self, change: ExternalChange) -> None:
+        proc = self._owner(change.type)
+        if proc is None or not proc.manual_override_seconds:
+            return
+        seconds = proc.manual_override_seconds
+        reason = f"{change.type} set to {change.actual} (the daemon had {change.expected})"
+        guard_row = self._put("override", proc.type, seconds, change.actual, reason, SOMEONE)
+        self.log.warning(
+            "override",
+            process_type=proc.type,
+            formation_type=change.type,
+            expected=change.expected,
+            actual=change.actual,
+            by=SOMEONE,
+            resume_at=guard_row.until.isoformat(),
+            seconds=seconds,
+            stored=self.store is not None,
+            reason="a person changed the formation: left alone until resume_at",
+        )
+        self._seen.add(("override", proc.type))
+        self.event(self.app, "override", process_type=proc.type, reason=reason, seconds=seconds)
+
+    def _put(  # noqa: PLR0917 - one row's columns, in the table's order
+        self, kind: str, ptype: str, seconds: float, quantity: int, reason: str, by: str
+    ) -> Guard:
+        now = self.clock.now()
+        memory = Guard(
+            kind, ptype, now, now + timedelta(seconds=seconds), seconds, quantity, reason, by
+        )
+        if self.store is not None and self.clock.monotonic() >= self._store_retry_at:
+            try:
+                memory = self.store.put(
+                    kind, ptype, seconds, quantity=quantity, reason=reason, by=by
+                )
+            except Exception as exc:  # noqa: BLE001 - kept in memory instead
+                self.log.error("state_store_failed", error=self.store.describe(exc))
+        self._guards = [g for g in self._guards if (g.kind, g.process_type) != (kind, ptype)]
+        self._guards.append(memory)
+        return memory
+
+    def _owner(self, ftype: str) -> ProcessSettings | None:
+        return next((p for p in self.settings.process if ftype in p.formation_types), None)
+
+    # -- after deciding ----------------------------------------------------------------------
+
+    def adjust(self, outcomes: Sequence[Outcome], formation: Formation) -> set[str]:
+        """Apply what is in force to each decision; return the types held (pause, override),
+        whose policy memory the tick drops so they resume from the formation they find."""
+        now, held = self.clock.now(), set[str]()
+        running = {p.type: current_dynos(p, formation) for p in self.settings.process}
+        price = {p.type: self._hourly(p, formation) for p in self.settings.process}
+        for out in outcomes:
+            ptype = out.process.type
+            unit = price[ptype]
+            out.hourly_usd = None if unit is None else running[ptype] * unit
+            if out.decision is None:
+                continue
+            in_force = self._in_force(out.process, now, running, price, out.decision.desired)
+            self._log_transitions(ptype, in_force)
+            out.guardrails = in_force.names
+            floor = active_bounds(out.process, now).low
+            result = guard(
+                out.process,
+                out.decision,
+                formation,
+                in_force,
+                has_data=out.stats is not None,
+                floor=floor,
+            )
+            out.reason = _replace_tail(out.reason, out.decision.reason, result.decision.reason)
+            out.decision = result.decision
+            if result.hold == PAUSED:
+                out.action = "paused"
+            elif result.hold == OVERRIDE:
+                out.action = "override"
+            if result.hold is not None:
+                held.add(ptype)
+        return held
+
+    def _in_force(
+        self,
+        proc: ProcessSettings,
+        now: datetime,
+        running: dict[str, int],
+        price: dict[str, float | None],
+        desired: int,
+    ) -> InForce:
+        pause = self._active("pause", proc.type, now)
+        override = self._active("override", proc.type, now)
+        hold = self._release_hold(proc, now)
+        capped = self._cap(proc, now, running, price)
+        if capped is not None and self.settings.budget.mode == "alert":
+            if desired > capped.dynos:
+                self._alert(proc.type, capped, now)
+            capped = None
+        if not (pause or override or hold or capped):
+            return NOTHING
+        return InForce(
+            pause=_describe(pause, now) if pause else None,
+            override=_describe(override, now) if override else None,
+            release_hold=hold,
+            cap=capped.dynos if capped else None,
+            cap_reason=capped.reason if capped else "",
+        )
+
+    def _active(self, kind: str, ptype: str, now: datetime) -> Guard | None:
+        found = [g for g in self._guards if g.kind == kind and g.covers(ptype) and g.until > now]
+        return max(found, key=lambda g: g.until) if found else None
+
+    def _release_hold(self, proc: ProcessSettings, now: datetime) -> str | None:
+        release = self._release
+        if release is None or not proc.release_hold_seconds:
+            return None
+        left = proc.release_hold_seconds - (now - release.created_at).total_seconds()
+        if left <= 0:
+            return None
+        return (
+            f"release v{release.version} is {proc.release_hold_seconds - left:.0f}s old; "
+            f"release_hold_seconds={proc.release_hold_seconds:g} ({left:.0f}s left)"
+        )
+
+    def _cap(
+        self,
+        proc: ProcessSettings,
+        now: datetime,
+        running: dict[str, int],
+        price: dict[str, float | None],
+    ) -> budget.Cap | None:
+        settings, found = self.settings.budget, []
+        mine = self._spent.get(proc.type, Spent(0.0, 0.0))
+        limit = settings.process.get(proc.type)
+        if limit is not None:
+            usage = budget.Usage(mine.day_dyno_hours, mine.month_usd, price[proc.type])
+            found.append(budget.cap(limit, usage, now, f"budget.process.{proc.type}"))
+        if settings.any:
+            others = [p for p in running if p != proc.type]
+            usage = budget.Usage(
+                sum(s.day_dyno_hours for s in self._spent.values()),
+                sum(s.month_usd for s in self._spent.values()),
+                price[proc.type],
+                others_dynos=sum(running[p] for p in others),
+                others_usd_per_hour=sum(running[p] * (price[p] or 0.0) for p in others),
+            )
+            found.append(budget.cap(settings, usage, now, "budget"))
+        caps = [c for c in found if c is not None]
+        if not caps:
+            return None
+        return min(caps, key=lambda c: c.dynos)
+
+    def _alert(self, ptype: str, cap: budget.Cap, now: datetime) -> None:
+        key = (ptype, now.date().isoformat())
+        if key in self._alerted:
+            return  # one alert per type per day; the log line says it each tick it holds
+        self._alerted.add(key)
+        self.log.warning(
+            "budget_alert", process_type=ptype, affordable_dynos=cap.dynos, reason=cap.reason
+        )
+        self.event(
+            self.app, "budget", process_type=ptype, reason=cap.reason, affordable_dynos=cap.dynos
+        )
+
+    def _log_transitions(self, ptype: str, in_force: InForce) -> None:
+        for kind, value in (("pause", in_force.pause), ("override", in_force.override)):
+            key = (kind, ptype)
+            if value is not None and key not in self._seen:
+                self._seen.add(key)
+                self.log.warning(
+                    "paused" if kind == "pause" else "override", process_type=ptype, reason=value
+                )
+                self.event(
+                    self.app,
+                    "paused" if kind == "pause" else "override",
+                    process_type=ptype,
+                    reason=value,
+                )
+            elif value is None and key in self._seen:
+                self._seen.discard(key)
+                name = "resumed_after_pause" if kind == "pause" else "override_ended"
+                self.log.info(
+                    name, process_type=ptype, reason="deciding again from the formation as it is"
+                )
+
+    def _hourly(self, proc: ProcessSettings, formation: Formation) -> float | None:
+        sizes = {formation.entries[t].size for t in proc.formation_types if t in formation.entries}
+        known = [prices.hourly_usd(s, self.settings.budget.prices) for s in sizes]
+        if not known or any(k is None for k in known):
+            return None
+        return max(k for k in known if k is not None)
+
+    # -- spend --------------------------------------------------------------------------------
+
+    def accrue(self, formation: Formation) -> None:
+        """Count what ran since the last tick: each type's dynos times the time between."""
+        now = self.clock.now()
+        last, self._accrued_at = self._accrued_at, now
+        gap = 0.0 if last is None else (now - last).total_seconds()
+        if gap <= 0 or gap > max(2.0 * self.settings.daemon.interval_seconds, 60.0):
+            return  # a stop of the daemon: what ran meanwhile is not known
+        self._roll_period(now)
+        for proc in self.settings.process:
+            dynos = current_dynos(proc, formation)
+            if not dynos:
+                continue
+            seconds = dynos * gap
+            usd = seconds / 3600.0 * (self._hourly(proc, formation) or 0.0)
+            pending = self._pending.setdefault((proc.type, now.date()), [0.0, 0.0])
+            pending[0], pending[1] = pending[0] + seconds, pending[1] + usd
+            spent = self._spent.get(proc.type, Spent(0.0, 0.0))
+            self._spent[proc.type] = Spent(
+                spent.day_dyno_hours + seconds / 3600, spent.month_usd + usd
+            )
+
+    def _roll_period(self, now: datetime) -> None:
+        """A new day zeroes the day's hours, a new month everything (in memory; the store
+        answers by date anyway)."""
+        period = (now.date(), now.month)
+        old, self._spent_period = self._spent_period, period
+        if old is None or old == period:
+            return
+        new_month = old[1] != now.month
+        self._spent = {
+            t: Spent(0.0, 0.0 if new_month else s.month_usd) for t, s in self._spent.items()
+        }
+
+    def spent(self) -> dict[str, Spent]:
+        return dict(self._spent)
+
+    def guards(self) -> list[Guard]:
+        return list(self._guards)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def _describe(g: Guard, now: datetime) -> str:
+    left = max(0.0, (g.until - now).total_seconds())
+    who = f" by {g.created_by}" if g.created_by else ""
+    why = f" ({g.reason})" if g.reason else ""
+    return f"{g.kind}{who}{why}, {left:.0f}s left, until {g.until.isoformat(timespec='seconds')}"
+
+
+def _replace_tail(reason: str, old: str, new: str) -> str:
+    """The outcome's reason ends with the decision's; swap in the guarded one."""
+    return reason[: len(reason) - len(old)] + new if reason.endswith(old) else f"{reason}; {new}"
