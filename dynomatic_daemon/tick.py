@@ -83,10 +83,10 @@ class Ticker:
         dry = self.settings.daemon.dry_run if dry_run is None else dry_run
         outcomes = [Outcome(p) for p in self.settings.process]
         self._read_queues(outcomes)
-        if self.guardian is not None:
-            self.guardian.begin(self._may_read)
         formation = self._formation(outcomes)
         if formation is not None:
+            if self.guardian is not None:
+                self.guardian.begin(self._may_read, self.keeper.calls_paused)
             for out in outcomes:
                 self._decide(out, formation)
             self._guard(outcomes, formation)

@@ -61,10 +61,11 @@ class Guardian:
 
     # -- once per tick, before deciding -----------------------------------------------------
 
-    def begin(self, may_send: MaySend) -> None:
+    def begin(self, may_send: MaySend, calls_paused: bool = False) -> None:
         now = self.clock.now()
         self._sync_store(now)
-        self._poll_release(may_send)
+        if not calls_paused:
+            self._poll_release(may_send)
         self._guards = [g for g in self._guards if g.until > now]
 
     def _sync_store(self, now: datetime) -> None:
