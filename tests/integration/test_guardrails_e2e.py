@@ -145,9 +145,7 @@ def test_resume_ends_a_pause_at_once(
     assert standin.patches() == []
     resumed = cli(["resume", "--config", config], daemon_env)
     assert resumed.returncode == 0 and "resumed every type" in resumed.stdout
-    assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=5), (
-        daemon.output()
-    )
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=5), daemon.output()
 
 
 def test_pause_without_a_state_store_says_so_and_points_to_ps_scale(
@@ -190,9 +188,7 @@ def test_a_manual_scale_is_left_alone_for_the_override_then_resumed_even_across_
 
     daemon.stop()  # a restart during the override: the new copy never saw the change itself
     again = spawn(args, daemon_env)
-    assert standin.wait_for(lambda: decisions(again, action="override"), timeout=15), (
-        again.output()
-    )
+    assert standin.wait_for(lambda: decisions(again, action="override"), timeout=15), again.output()
     assert standin.formation()["worker"] == 2
     assert len(standin.patches()) == 1  # only the first scale-up, before the person's change
     left = db_seconds_until(delayed_jobs, "override")
@@ -214,9 +210,7 @@ def test_a_release_holds_scale_downs_but_not_scale_ups(
     config = write_config(tmp_path, hold=5, poll=0.5)
     enqueue(delayed_jobs, 12)
     daemon = spawn(["run", "--config", config, "--log-format", "json"], daemon_env)
-    assert standin.wait_for(lambda: standin.formation()["worker"] == 5, timeout=15), (
-        daemon.output()
-    )
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 5, timeout=15), daemon.output()
     assert not daemon.events("release_hold")  # the app's release is a day old
     version = standin.release("Deploy 4f2a1c")
     assert standin.wait_for(lambda: daemon.events("release_hold"), timeout=5), daemon.output()
@@ -228,13 +222,9 @@ def test_a_release_holds_scale_downs_but_not_scale_ups(
     ), daemon.output()
     assert standin.formation()["worker"] == 5
     enqueue(delayed_jobs, 25)  # a scale-up still goes out during the hold
-    assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=5), (
-        daemon.output()
-    )
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=5), daemon.output()
     delayed_jobs.execute("DELETE FROM delayed_jobs")
-    assert standin.wait_for(lambda: standin.formation()["worker"] == 1, timeout=10), (
-        daemon.output()
-    )
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 1, timeout=10), daemon.output()
     held = [e for e in decisions(daemon, busy=False) if "scale-down held" in e["reason"]]
     assert held and all(e["action"] == "unchanged" for e in held)
     releases = [r for r in standin.requests if r.path.endswith("/releases")]
@@ -269,9 +259,7 @@ def test_a_clamp_budget_caps_a_long_burst_says_why_and_keeps_its_spend_across_re
     args = ["run", "--config", config, "--log-format", "json"]
     enqueue(delayed_jobs, 25)
     daemon = spawn(args, daemon_env)
-    assert standin.wait_for(lambda: standin.formation()["worker"] == 3, timeout=15), (
-        daemon.output()
-    )
+    assert standin.wait_for(lambda: standin.formation()["worker"] == 3, timeout=15), daemon.output()
     assert standin.wait_for(lambda: decisions(daemon, action="scaled"), timeout=5)
     capped = decisions(daemon, action="scaled")[0]
     assert capped["desired"] == 3 and "budget caps it at 3" in capped["reason"]
