@@ -11,7 +11,7 @@ a restart forgets them (docs/guardrails.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 
 MAX_STORE_BACKOFF_SECONDS = 60.0
 SOMEONE = "someone outside the daemon (the formation API does not say who)"
+
+
+@dataclass(frozen=True)
+class TypeReport:
+    process_type: str
+    in_force: InForce
+    dynos: int
+    hourly_usd: float | None  # what its dynos cost an hour now
+    spent: Spent
 
 
 @dataclass
@@ -195,7 +204,11 @@ class Guardian:
             out.hourly_usd = None if unit is None else running[ptype] * unit
             if out.decision is None:
                 continue
-            in_force = self._in_force(out.process, now, running, price, out.decision.desired)
+            in_force = self._in_force(out.process, now, running, price)
+            if in_force.cap is not None and self.settings.budget.mode == "alert":
+                if out.decision.desired > in_force.cap:
+                    self._alert(ptype, in_force, now)
+                in_force = replace(in_force, cap=None, cap_reason="")
             self._log_transitions(ptype, in_force)
             out.guardrails = in_force.names
             floor = active_bounds(out.process, now).low
@@ -223,16 +236,11 @@ class Guardian:
         now: datetime,
         running: dict[str, int],
         price: dict[str, float | None],
-        desired: int,
     ) -> InForce:
         pause = self._active("pause", proc.type, now)
         override = self._active("override", proc.type, now)
         hold = self._release_hold(proc, now)
         capped = self._cap(proc, now, running, price)
-        if capped is not None and self.settings.budget.mode == "alert":
-            if desired > capped.dynos:
-                self._alert(proc.type, capped, now)
-            capped = None
         if not (pause or override or hold or capped):
             return NOTHING
         return InForce(
@@ -287,16 +295,23 @@ class Guardian:
             return None
         return min(caps, key=lambda c: c.dynos)
 
-    def _alert(self, ptype: str, cap: budget.Cap, now: datetime) -> None:
+    def _alert(self, ptype: str, in_force: InForce, now: datetime) -> None:
         key = (ptype, now.date().isoformat())
         if key in self._alerted:
             return  # one alert per type per day; the log line says it each tick it holds
         self._alerted.add(key)
         self.log.warning(
-            "budget_alert", process_type=ptype, affordable_dynos=cap.dynos, reason=cap.reason
+            "budget_alert",
+            process_type=ptype,
+            affordable_dynos=in_force.cap,
+            reason=in_force.cap_reason,
         )
         self.event(
-            self.app, "budget", process_type=ptype, reason=cap.reason, affordable_dynos=cap.dynos
+            self.app,
+            "budget",
+            process_type=ptype,
+            reason=in_force.cap_reason,
+            affordable_dynos=in_force.cap,
         )
 
     def _log_transitions(self, ptype: str, in_force: InForce) -> None:
@@ -361,6 +376,26 @@ class Guardian:
         self._spent = {
             t: Spent(0.0, 0.0 if new_month else s.month_usd) for t, s in self._spent.items()
         }
+
+    def report(self, formation: Formation) -> list[TypeReport]:
+        """Per process type: what is in force now, what its dynos cost, what it has spent
+        (for `dynomatic check` and `once --json`; it sends no alert)."""
+        now = self.clock.now()
+        running = {p.type: current_dynos(p, formation) for p in self.settings.process}
+        price = {p.type: self._hourly(p, formation) for p in self.settings.process}
+        found = []
+        for proc in self.settings.process:
+            unit = price[proc.type]
+            found.append(
+                TypeReport(
+                    proc.type,
+                    self._in_force(proc, now, running, price),
+                    running[proc.type],
+                    None if unit is None else unit * running[proc.type],
+                    self._spent.get(proc.type, Spent(0.0, 0.0)),
+                )
+            )
+        return found
 
     def spent(self) -> dict[str, Spent]:
         return dict(self._spent)

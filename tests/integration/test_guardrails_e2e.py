@@ -3,6 +3,7 @@ process giving `dynomatic pause` as a person would (docs/guardrails.md)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -277,3 +278,31 @@ def test_a_clamp_budget_caps_a_long_burst_says_why_and_keeps_its_spend_across_re
     assert standin.wait_for(lambda: len(decisions(again, busy=True)) >= 2, timeout=15)
     assert all(e["desired"] == 3 for e in decisions(again, busy=True)), again.output()
     assert [p.body["updates"][0]["quantity"] for p in standin.patches()] == [3]
+
+
+def test_check_and_once_json_show_the_guardrails_in_force_and_the_cost(
+    tmp_path: Path,
+    delayed_jobs: psycopg.Connection[Any],
+    standin: HerokuStandIn,
+    daemon_env: dict[str, str],
+) -> None:
+    budget = '[budget]\nmode = "alert"\nmax_monthly_usd = 1000\n'
+    config = write_config(tmp_path, extra=budget)
+    paused = cli(["pause", "--config", config, "--for", "10m", "--reason", "incident"], daemon_env)
+    assert paused.returncode == 0, paused.stderr
+    enqueue(delayed_jobs, 25)
+    check = cli(["check", "--config", config], daemon_env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "ok    state store: schema 'dynomatic', 1 guardrail(s) in force" in check.stdout
+    assert "warn  guardrail pause on worker:" in check.stdout and "incident" in check.stdout
+    # one Standard-1X dyno at Heroku's list price of $25 a month (prices.py)
+    assert "ok    cost worker: 1 dyno(s) now: $0.0347/h, $0.83/day" in check.stdout
+
+    once = cli(["once", "--config", config, "--json"], daemon_env)
+    assert once.returncode == 0, once.stderr
+    (worker,) = json.loads(once.stdout)["processes"]
+    assert (worker["action"], worker["desired"], worker["guardrails"]) == ("paused", 10, ["pause"])
+    assert worker["cost_per_hour_usd"] == pytest.approx(25 / 720, abs=1e-4)
+    assert worker["cost_per_day_usd"] == pytest.approx(25 / 30, abs=1e-3)
+    assert standin.patches() == []
+    assert API_KEY not in check.stdout + once.stdout + once.stderr
