@@ -332,13 +332,15 @@ COMMANDS: dict[str, Command] = {
     ),
     "pause": Command(
         "pause scaling of one type or all, for a while (the running daemon sees it next tick)",
-        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
         with_settings(state_commands.cmd_pause),
         state_commands.add_pause_arguments,
     ),
     "resume": Command(
         "end a pause (and a manual override) before it expires",
-        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
         with_settings(state_commands.cmd_resume),
         state_commands.add_resume_arguments,
     ),
