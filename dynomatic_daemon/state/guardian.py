@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dynomatic_daemon import budget, prices
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.demand import active_bounds
-from dynomatic_daemon.errors import HerokuError
-from dynomatic_daemon.formation_keeper import RESERVE_TOKENS, ExternalChange
+from dynomatic_daemon.formation_keeper import ExternalChange
 from dynomatic_daemon.guardrails import NOTHING, OVERRIDE, PAUSED, InForce, guard
-from dynomatic_daemon.heroku import HerokuClient, MaySend, Release
+from dynomatic_daemon.heroku import HerokuClient, MaySend
 from dynomatic_daemon.models import Formation
 from dynomatic_daemon.policy import current_dynos
-from dynomatic_daemon.state.store import Guard, SpendRow, Spent, StateStore
+from dynomatic_daemon.state.releases import ReleaseWatcher
+from dynomatic_daemon.state.spend import SpendMeter
+from dynomatic_daemon.state.store import Guard, Spent, StateStore
 
 if TYPE_CHECKING:
     from dynomatic_daemon.tick import Outcome
@@ -55,14 +56,14 @@ class Guardian:
     _seen: set[tuple[str, str]] = field(default_factory=set)  # (kind, type) logged as begun
     _store_failures: int = 0
     _store_retry_at: float = float("-inf")
-    _release: Release | None = None
-    _release_polled_at: float = float("-inf")
-    _release_failures: int = 0
-    _spent: dict[str, Spent] = field(default_factory=dict)
-    _spent_period: tuple[date, int] | None = None
-    _pending: dict[tuple[str, date], list[float]] = field(default_factory=dict)
-    _accrued_at: datetime | None = None
+    releases: ReleaseWatcher = field(init=False)
+    meter: SpendMeter = field(init=False)
     _alerted: set[tuple[str, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.releases = ReleaseWatcher(self.settings, self.heroku, self.clock, self.log, self.event)
+        gap = max(2.0 * self.settings.daemon.interval_seconds, 60.0)
+        self.meter = SpendMeter(max_gap_seconds=gap)
 
     @property
     def app(self) -> str:
@@ -74,18 +75,16 @@ class Guardian:
         now = self.clock.now()
         self._sync_store(now)
         if not calls_paused:
-            self._poll_release(may_send)
+            self.releases.poll(may_send)
         self._guards = [g for g in self._guards if g.until > now]
 
     def _sync_store(self, now: datetime) -> None:
-        self._roll_period(now)
+        self.meter.roll(now)
         if self.store is None or self.clock.monotonic() < self._store_retry_at:
             return
         try:
-            rows = [SpendRow(t, d, v[0], v[1]) for (t, d), v in self._pending.items()]
-            self.store.add_spend(rows)
-            self._pending.clear()
-            self._spent = self.store.spent(now.date())
+            self.store.add_spend(self.meter.pending())
+            self.meter.stored(self.store.spent(now.date()))
             self._guards = self.store.active()
         except Exception as exc:  # noqa: BLE001 - the store is never worth a failed tick
             self._store_failures += 1
@@ -101,49 +100,6 @@ class Guardian:
         if self._store_failures:
             self.log.info("state_store_recovered", failures=self._store_failures)
         self._store_failures = 0
-
-    def _poll_release(self, may_send: MaySend) -> None:
-        poll = self.settings.heroku.releases_poll_seconds
-        if not poll or not any(p.release_hold_seconds for p in self.settings.process):
-            return
-        now = self.clock.monotonic()
-        wait = poll * 2 ** min(self._release_failures, 4)
-        remaining = self.heroku.rate_limit_remaining
-        if now - self._release_polled_at < wait or (remaining or RESERVE_TOKENS) < RESERVE_TOKENS:
-            return  # within the API budget: a release hold is worth less than a formation write
-        self._release_polled_at = now
-        try:
-            release = self.heroku.latest_release(may_send)
-        except HerokuError as exc:
-            self._release_failures += 1
-            self.log.warning("release_poll_failed", error=str(exc), retry_in_seconds=wait * 2)
-            return
-        self._release_failures = 0
-        if release is not None and (
-            self._release is None or release.version > self._release.version
-        ):
-            self._release = release
-            self._release_seen(release)
-
-    def _release_seen(self, release: Release) -> None:
-        age = (self.clock.now() - release.created_at).total_seconds()
-        longest = max(p.release_hold_seconds for p in self.settings.process)
-        if age >= longest:
-            return  # an old release (found at start): nothing to hold
-        self.log.info(
-            "release_hold",
-            version=release.version,
-            description=release.description[:120],
-            age_seconds=round(age, 1),
-            hold_seconds=longest,
-            reason="a new release: scale-downs wait, scale-ups still go out",
-        )
-        self.event(
-            self.app,
-            "release_hold",
-            reason=f"release v{release.version}: scale-downs held for {longest:g}s",
-            version=release.version,
-        )
 
     # -- manual changes ----------------------------------------------------------------------
 
@@ -239,7 +195,7 @@ class Guardian:
     ) -> InForce:
         pause = self._active("pause", proc.type, now)
         override = self._active("override", proc.type, now)
-        hold = self._release_hold(proc, now)
+        hold = self.releases.hold(proc)
         capped = self._cap(proc, now, running, price)
         if not (pause or override or hold or capped):
             return NOTHING
@@ -255,18 +211,6 @@ class Guardian:
         found = [g for g in self._guards if g.kind == kind and g.covers(ptype) and g.until > now]
         return max(found, key=lambda g: g.until) if found else None
 
-    def _release_hold(self, proc: ProcessSettings, now: datetime) -> str | None:
-        release = self._release
-        if release is None or not proc.release_hold_seconds:
-            return None
-        left = proc.release_hold_seconds - (now - release.created_at).total_seconds()
-        if left <= 0:
-            return None
-        return (
-            f"release v{release.version} is {proc.release_hold_seconds - left:.0f}s old; "
-            f"release_hold_seconds={proc.release_hold_seconds:g} ({left:.0f}s left)"
-        )
-
     def _cap(
         self,
         proc: ProcessSettings,
@@ -275,7 +219,7 @@ class Guardian:
         price: dict[str, float | None],
     ) -> budget.Cap | None:
         settings, found = self.settings.budget, []
-        mine = self._spent.get(proc.type, Spent(0.0, 0.0))
+        mine = self.meter.of(proc.type)
         limit = settings.process.get(proc.type)
         if limit is not None:
             usage = budget.Usage(mine.day_dyno_hours, mine.month_usd, price[proc.type])
@@ -283,8 +227,8 @@ class Guardian:
         if settings.any:
             others = [p for p in running if p != proc.type]
             usage = budget.Usage(
-                sum(s.day_dyno_hours for s in self._spent.values()),
-                sum(s.month_usd for s in self._spent.values()),
+                sum(s.day_dyno_hours for s in self.meter.spent.values()),
+                sum(s.month_usd for s in self.meter.spent.values()),
                 price[proc.type],
                 others_dynos=sum(running[p] for p in others),
                 others_usd_per_hour=sum(running[p] * (price[p] or 0.0) for p in others),
@@ -345,37 +289,10 @@ class Guardian:
     # -- spend --------------------------------------------------------------------------------
 
     def accrue(self, formation: Formation) -> None:
-        """Count what ran since the last tick: each type's dynos times the time between."""
-        now = self.clock.now()
-        last, self._accrued_at = self._accrued_at, now
-        gap = 0.0 if last is None else (now - last).total_seconds()
-        if gap <= 0 or gap > max(2.0 * self.settings.daemon.interval_seconds, 60.0):
-            return  # a stop of the daemon: what ran meanwhile is not known
-        self._roll_period(now)
-        for proc in self.settings.process:
-            dynos = current_dynos(proc, formation)
-            if not dynos:
-                continue
-            seconds = dynos * gap
-            usd = seconds / 3600.0 * (self._hourly(proc, formation) or 0.0)
-            pending = self._pending.setdefault((proc.type, now.date()), [0.0, 0.0])
-            pending[0], pending[1] = pending[0] + seconds, pending[1] + usd
-            spent = self._spent.get(proc.type, Spent(0.0, 0.0))
-            self._spent[proc.type] = Spent(
-                spent.day_dyno_hours + seconds / 3600, spent.month_usd + usd
-            )
-
-    def _roll_period(self, now: datetime) -> None:
-        """A new day zeroes the day's hours, a new month everything (in memory; the store
-        answers by date anyway)."""
-        period = (now.date(), now.month)
-        old, self._spent_period = self._spent_period, period
-        if old is None or old == period:
-            return
-        new_month = old[1] != now.month
-        self._spent = {
-            t: Spent(0.0, 0.0 if new_month else s.month_usd) for t, s in self._spent.items()
-        }
+        """Count what ran since the last tick, for the budgets."""
+        self.meter.accrue(
+            self.settings.process, formation, self.clock.now(), lambda p: self._hourly(p, formation)
+        )
 
     def report(self, formation: Formation) -> list[TypeReport]:
         """Per process type: what is in force now, what its dynos cost, what it has spent
@@ -392,16 +309,10 @@ class Guardian:
                     self._in_force(proc, now, running, price),
                     running[proc.type],
                     None if unit is None else unit * running[proc.type],
-                    self._spent.get(proc.type, Spent(0.0, 0.0)),
+                    self.meter.of(proc.type),
                 )
             )
         return found
-
-    def spent(self) -> dict[str, Spent]:
-        return dict(self._spent)
-
-    def guards(self) -> list[Guard]:
-        return list(self._guards)
 
     def close(self) -> None:
         if self.store is not None:
