@@ -27,7 +27,7 @@ releases_poll_seconds = {poll}
 [daemon]
 interval_seconds = 1.0
 
-[state]
+[{store}]
 enabled = true
 
 [[process]]
@@ -47,10 +47,17 @@ rules = [
 
 
 def write_config(
-    tmp_path: Path, *, override: float = 0, hold: float = 0, poll: float = 60, extra: str = ""
+    tmp_path: Path,
+    *,
+    override: float = 0,
+    hold: float = 0,
+    poll: float = 60,
+    extra: str = "",
+    store: str = "state",
 ) -> str:
     path = tmp_path / "dynomatic.toml"
-    path.write_text(CONFIG.format(override=override, hold=hold, poll=poll, extra=extra))
+    text = CONFIG.format(override=override, hold=hold, poll=poll, extra=extra, store=store)
+    path.write_text(text)
     return str(path)
 
 
@@ -131,14 +138,14 @@ def test_a_pause_from_another_process_is_honoured_next_tick_survives_a_restart_a
     assert API_KEY not in output and DB_PASSWORD not in output
 
 
-def test_resume_ends_a_pause_at_once(
+def test_resume_ends_a_pause_at_once_and_history_shares_its_schema_and_records_it(
     tmp_path: Path,
     delayed_jobs: psycopg.Connection[Any],
     standin: HerokuStandIn,
     daemon_env: dict[str, str],
     spawn: Any,
 ) -> None:
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, store="history")  # no [state]: history's schema serves
     assert cli(["pause", "--config", config, "--for", "1h"], daemon_env).returncode == 0
     enqueue(delayed_jobs, 25)
     daemon = spawn(["run", "--config", config, "--log-format", "json"], daemon_env)
@@ -147,6 +154,14 @@ def test_resume_ends_a_pause_at_once(
     resumed = cli(["resume", "--config", config], daemon_env)
     assert resumed.returncode == 0 and "resumed every type" in resumed.stdout
     assert standin.wait_for(lambda: standin.formation()["worker"] == 10, timeout=5), daemon.output()
+    daemon.stop()  # history is written on its own thread: stopping flushes it
+
+    def kinds() -> list[str]:
+        rows = delayed_jobs.execute("SELECT kind FROM dynomatic.events ORDER BY id").fetchall()
+        return [r[0] for r in rows]
+
+    assert standin.wait_for(lambda: "scaled" in kinds(), timeout=5), kinds()
+    assert kinds().index("paused") < kinds().index("scaled")
 
 
 def test_pause_without_a_state_store_says_so_and_points_to_ps_scale(
