@@ -150,3 +150,43 @@ def test_spend_counts_dynos_times_time_and_the_day_rolls_over(tmp_path: Path) ->
     g.begin(lambda: None)
     assert g.meter.of("worker").day_dyno_hours == 0
     assert g.meter.of("worker").month_usd == pytest.approx(spent.month_usd)
+
+
+class FailingStore:
+    """A state store whose database is down: every call fails, and each is counted."""
+
+    schema = "dynomatic"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fail(self, *_: Any, **__: Any) -> Any:
+        self.calls += 1
+        raise OSError("connection refused")
+
+    add_spend = spent = active = put = _fail
+
+    def describe(self, exc: BaseException) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_dead_store_is_logged_backed_off_and_never_raises_into_the_tick(tmp_path: Path) -> None:
+    g, clock, _, _ = guardian(tmp_path)
+    store = FailingStore()
+    g.store = store  # type: ignore[assignment]
+    with capture_logs() as logs:
+        g.begin(lambda: None)
+        g.begin(lambda: None)  # within the backoff: not asked again
+        assert store.calls == 1
+        clock.advance(1.5)
+        g.begin(lambda: None)
+        assert store.calls == 2
+        g.external_change(ExternalChange("worker", 1, 4))  # kept in memory instead
+        out = outcome(g, 4, 1)
+        assert g.adjust([out], formation(4)) == {"worker"}
+    failed = [entry for entry in logs if entry["event"] == "state_store_failed"]
+    assert [f["retry_in_seconds"] for f in failed] == [1.0, 2.0]
+    assert "connection refused" in failed[0]["error"]
