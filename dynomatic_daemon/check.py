@@ -14,6 +14,8 @@ from dynomatic_daemon.models import Formation
 from dynomatic_daemon.state.store import StateStore
 from dynomatic_daemon.tick import Ticker, missing_types, not_in_formation
 
+STORE_WAIT_SECONDS = 5.0  # check is no tick: it may wait for the state store's full answer
+
 
 class _Report:
     def __init__(self, out: TextIO) -> None:
@@ -80,7 +82,7 @@ def _guardrails(report: _Report, ticker: Ticker, formation: Formation) -> None:
         )
     elif not report.attempt("state store", partial(_store, store)):
         return
-    guardian.begin(lambda: None)  # the state as the daemon's next tick will read it
+    guardian.begin(lambda: None, wait=STORE_WAIT_SECONDS)  # as the next tick will read it
     for found in guardian.report(formation):
         in_force = found.in_force
         words = {

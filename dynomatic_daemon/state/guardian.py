@@ -1,11 +1,11 @@
-"""The guardrails' moving parts, for the tick: what is in force, read once per tick from the
-state store (pauses, overrides), the app's newest release (polled within the API budget), and
-the spend that budgets count. ``guardrails.guard`` then applies them to each decision.
+"""The guardrails' moving parts, for the tick: what is in force (pauses and overrides from the
+state store, synced on a thread of its own by sync.py), the app's newest release (releases.py)
+and the spend that budgets count (spend.py). ``guardrails.guard`` applies them to each decision.
 
-Nothing here raises into the tick. A state store that fails keeps the last guardrails known
-(each still expiring on time) and is tried again after a backoff, so a dead database cannot
-slow every tick by its connect timeout. Without a store, overrides and spend live in memory:
-a restart forgets them (docs/guardrails.md).
+Nothing here raises into the tick or waits long: a state store that is slow or down costs a
+tick at most ``SYNC_WAIT_SECONDS`` (nothing while it keeps failing), and the last guardrails
+known stay in force, each still expiring on time. Without a store, overrides and spend live in
+memory: a restart forgets them (docs/guardrails.md).
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from dynomatic_daemon.policy import current_dynos
 from dynomatic_daemon.state.releases import ReleaseWatcher
 from dynomatic_daemon.state.spend import SpendMeter
 from dynomatic_daemon.state.store import Guard, Spent, StateStore
+from dynomatic_daemon.state.sync import StateSync
 
 if TYPE_CHECKING:
     from dynomatic_daemon.tick import Outcome
 
-MAX_STORE_BACKOFF_SECONDS = 60.0
+SYNC_WAIT_SECONDS = 0.25  # a tick waits this long at most for the state store's answer
+FIRST_SYNC_WAIT_SECONDS = 3.0  # the first tick: connect (2 s) and one read (1 s)
+SYNC_CLOSE_SECONDS = 1.0
 SOMEONE = "someone outside the daemon (the formation API does not say who)"
 
 
@@ -52,18 +55,22 @@ class Guardian:
     log: Any
     store: StateStore | None = None
     event: Callable[..., None] = lambda *a, **k: None  # the observer's event(app, kind, ...)
-    _guards: list[Guard] = field(default_factory=list)
+    _guards: list[Guard] = field(default_factory=list)  # in force this tick
+    _stored: list[Guard] = field(default_factory=list)  # as the store last answered
+    _unsaved: list[tuple[int, Guard]] = field(default_factory=list)  # (put number, guard)
     _seen: set[tuple[str, str]] = field(default_factory=set)  # (kind, type) logged as begun
-    _store_failures: int = 0
-    _store_retry_at: float = float("-inf")
     releases: ReleaseWatcher = field(init=False)
     meter: SpendMeter = field(init=False)
+    sync: StateSync | None = field(init=False, default=None)
     _alerted: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.releases = ReleaseWatcher(self.settings, self.heroku, self.clock, self.log, self.event)
         gap = max(2.0 * self.settings.daemon.interval_seconds, 60.0)
         self.meter = SpendMeter(max_gap_seconds=gap)
+        if self.store is not None:
+            self.sync = StateSync(self.store, self.clock, self.log)
+            self.sync.start()
 
     @property
     def app(self) -> str:
@@ -71,35 +78,32 @@ class Guardian:
 
     # -- once per tick, before deciding -----------------------------------------------------
 
-    def begin(self, may_send: MaySend, calls_paused: bool = False) -> None:
+    def begin(
+        self, may_send: MaySend, calls_paused: bool = False, wait: float | None = None
+    ) -> None:
+        """Before deciding: the state store's answer (waited for briefly), and a release poll.
+        ``wait``: how long to wait for the store (default: a short bound, see sync.py)."""
         now = self.clock.now()
-        self._sync_store(now)
+        self.meter.roll(now)
+        if self.sync is not None:
+            spend_seq = self.sync.submit_spend(self.meter.take_pending())
+            short = min(SYNC_WAIT_SECONDS, self.settings.daemon.interval_seconds / 4)
+            snapshot = self.sync.refresh(
+                short if wait is None else wait, FIRST_SYNC_WAIT_SECONDS if wait is None else wait
+            )
+            if snapshot is not None:
+                self._stored = list(snapshot.guards)
+                # an override is kept here until the store has it (then `resume` can end it)
+                self._unsaved = [
+                    (seq, g) for seq, g in self._unsaved if seq > snapshot.puts_through
+                ]
+                if snapshot.spend_through == spend_seq:
+                    self.meter.spent = dict(snapshot.spent)
         if not calls_paused:
             self.releases.poll(may_send)
-        self._guards = [g for g in self._guards if g.until > now]
-
-    def _sync_store(self, now: datetime) -> None:
-        self.meter.roll(now)
-        if self.store is None or self.clock.monotonic() < self._store_retry_at:
-            return
-        try:
-            self.store.add_spend(self.meter.pending())
-            self.meter.stored(self.store.spent(now.date()))
-            self._guards = self.store.active()
-        except Exception as exc:  # noqa: BLE001 - the store is never worth a failed tick
-            self._store_failures += 1
-            wait = min(MAX_STORE_BACKOFF_SECONDS, 2.0 ** (self._store_failures - 1))
-            self._store_retry_at = self.clock.monotonic() + wait
-            self.log.error(
-                "state_store_failed",
-                error=self.store.describe(exc),
-                retry_in_seconds=wait,
-                reason="keeping the guardrails last known; each still expires on time",
-            )
-            return
-        if self._store_failures:
-            self.log.info("state_store_recovered", failures=self._store_failures)
-        self._store_failures = 0
+        stored = {(g.kind, g.process_type) for g in self._stored}
+        extra = [g for _, g in self._unsaved if (g.kind, g.process_type) not in stored]
+        self._guards = [g for g in [*self._stored, *extra] if g.until > now]
 
     # -- manual changes ----------------------------------------------------------------------
 
@@ -119,7 +123,7 @@ class Guardian:
             by=SOMEONE,
             resume_at=guard_row.until.isoformat(),
             seconds=seconds,
-            stored=self.store is not None,
+            stored=self.sync is not None,
             reason="a person changed the formation: left alone until resume_at",
         )
         self._seen.add(("override", proc.type))
@@ -128,20 +132,26 @@ class Guardian:
     def _put(  # noqa: PLR0917 - one row's columns, in the table's order
         self, kind: str, ptype: str, seconds: float, quantity: int, reason: str, by: str
     ) -> Guard:
+        """Keep a guardrail in force from now, and hand it to the store (on its thread)."""
         now = self.clock.now()
-        memory = Guard(
-            kind, ptype, now, now + timedelta(seconds=seconds), seconds, quantity, reason, by
-        )
-        if self.store is not None and self.clock.monotonic() >= self._store_retry_at:
-            try:
-                memory = self.store.put(
-                    kind, ptype, seconds, quantity=quantity, reason=reason, by=by
-                )
-            except Exception as exc:  # noqa: BLE001 - kept in memory instead
-                self.log.error("state_store_failed", error=self.store.describe(exc))
-        self._guards = [g for g in self._guards if (g.kind, g.process_type) != (kind, ptype)]
-        self._guards.append(memory)
-        return memory
+        until = now + timedelta(seconds=seconds)
+        guard_row = Guard(kind, ptype, now, until, seconds, quantity, reason, by)
+        seq = 0
+        if self.sync is not None:
+            seq = self.sync.submit_put(
+                kind=kind,
+                process_type=ptype,
+                seconds=seconds,
+                quantity=quantity,
+                reason=reason,
+                by=by,
+            )
+        key = (kind, ptype)
+        self._unsaved = [(s, g) for s, g in self._unsaved if (g.kind, g.process_type) != key]
+        self._unsaved.append((seq, guard_row))
+        self._guards = [g for g in self._guards if (g.kind, g.process_type) != key]
+        self._guards.append(guard_row)
+        return guard_row
 
     def _owner(self, ftype: str) -> ProcessSettings | None:
         return next((p for p in self.settings.process if ftype in p.formation_types), None)
@@ -315,8 +325,8 @@ class Guardian:
         return found
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        if self.sync is not None:
+            self.sync.close(SYNC_CLOSE_SECONDS)
 
 
 def _describe(g: Guard, now: datetime) -> str:

@@ -1,8 +1,8 @@
 """What autoscaling has spent: each tick adds what ran since the one before (each driven type's
 dynos times the time between, and that times the size's price), per type and UTC day.
 
-The additions wait in ``pending`` until the state store takes them; its totals then replace
-what is held here. Without a store the totals are this process's own, from its start.
+The additions wait in ``pending`` until handed to the state store; once it has stored them its
+totals replace what is held here. Without a store the totals are this process's own.
 """
 
 from __future__ import annotations
@@ -56,13 +56,11 @@ class SpendMeter:
                 spent.day_dyno_hours + seconds / 3600.0, spent.month_usd + usd
             )
 
-    def pending(self) -> list[SpendRow]:
-        return [SpendRow(t, d, s, usd) for (t, d), (s, usd) in self._pending.items()]
-
-    def stored(self, totals: dict[str, Spent]) -> None:
-        """The store took what was pending and answered with its totals."""
+    def take_pending(self) -> list[SpendRow]:
+        """What accrued since the last call, for the state store (which then owns it)."""
+        rows = [SpendRow(t, d, s, usd) for (t, d), (s, usd) in self._pending.items()]
         self._pending.clear()
-        self.spent = dict(totals)
+        return rows
 
     def roll(self, now: datetime) -> None:
         """A new UTC day zeroes the day's hours, a new month the dollars too."""

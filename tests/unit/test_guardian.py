@@ -3,13 +3,14 @@ overrides kept in memory without a store, release polls within the budget, spend
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
+from daemon_support import wait_until
 
 from dynomatic_daemon import config
 from dynomatic_daemon.clock import SteppableClock
@@ -33,6 +34,19 @@ rules = [ { at_least = 0, dynos = 1 } ]
 """
 
 
+class Log:
+    """Records each line as (event, fields), from any thread."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.lines.append({"event": event, **fields})
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == event]
+
+
 class Api:
     """Answers the releases endpoint; counts the calls."""
 
@@ -49,7 +63,9 @@ class Api:
         return httpx.Response(200, json=body, headers={"RateLimit-Remaining": str(self.remaining)})
 
 
-def guardian(tmp_path: Path, extra: str = "") -> tuple[Guardian, SteppableClock, Api, list[Any]]:
+def guardian(
+    tmp_path: Path, extra: str = "", store: Any = None
+) -> tuple[Guardian, SteppableClock, Api, list[Any]]:
     path = tmp_path / "dynomatic.toml"
     path.write_text(BASE + extra)
     settings = config.load(path, ENV)
@@ -58,8 +74,7 @@ def guardian(tmp_path: Path, extra: str = "") -> tuple[Guardian, SteppableClock,
     http = httpx.Client(base_url="https://api.example.test", transport=httpx.MockTransport(api))
     heroku = HerokuClient(http, app="my-app", api_key="hk-unit-0000")
     events: list[Any] = []
-    log = __import__("structlog").get_logger()
-    found = Guardian(settings, heroku, clock, log, None, lambda *a, **k: events.append((a, k)))
+    found = Guardian(settings, heroku, clock, Log(), store, lambda *a, **k: events.append((a, k)))
     return found, clock, api, events
 
 
@@ -76,9 +91,8 @@ def outcome(g: Guardian, current: int, desired: int) -> Outcome:
 
 def test_an_override_without_a_store_is_kept_in_memory_and_ends_on_time(tmp_path: Path) -> None:
     g, clock, _, events = guardian(tmp_path)
-    with capture_logs() as logs:
-        g.external_change(ExternalChange("worker", 1, 4))
-    (line,) = [entry for entry in logs if entry["event"] == "override"]
+    g.external_change(ExternalChange("worker", 1, 4))
+    (line,) = g.log.named("override")
     assert line["stored"] is False and line["actual"] == 4
     out = outcome(g, 4, 1)
     assert g.adjust([out], formation(4)) == {"worker"}
@@ -123,13 +137,12 @@ def test_an_alert_budget_caps_nothing_and_alerts_once_a_day(tmp_path: Path) -> N
         tmp_path, '[budget]\nmode = "alert"\nmax_dyno_hours_per_day = 12\n'
     )
     # at noon with nothing spent, 12 dyno-hours over 12 hours afford 1 dyno
-    with capture_logs() as logs:
-        for _ in range(3):
-            out = outcome(g, 1, 5)
-            g.adjust([out], formation(1))
-            assert out.decision is not None and out.decision.desired == 5
-            clock.advance(10)
-    alerts = [entry for entry in logs if entry["event"] == "budget_alert"]
+    for _ in range(3):
+        out = outcome(g, 1, 5)
+        g.adjust([out], formation(1))
+        assert out.decision is not None and out.decision.desired == 5
+        clock.advance(10)
+    alerts = g.log.named("budget_alert")
     assert len(alerts) == 1 and alerts[0]["affordable_dynos"] == 1
     assert [a[1] for a, _ in events if a[1] == "budget"] == ["budget"]
 
@@ -173,20 +186,22 @@ class FailingStore:
         pass
 
 
-def test_a_dead_store_is_logged_backed_off_and_never_raises_into_the_tick(tmp_path: Path) -> None:
-    g, clock, _, _ = guardian(tmp_path)
+def test_a_dead_store_is_logged_backed_off_and_never_holds_up_the_tick(tmp_path: Path) -> None:
     store = FailingStore()
-    g.store = store  # type: ignore[assignment]
-    with capture_logs() as logs:
-        g.begin(lambda: None)
-        g.begin(lambda: None)  # within the backoff: not asked again
-        assert store.calls == 1
-        clock.advance(1.5)
-        g.begin(lambda: None)
-        assert store.calls == 2
-        g.external_change(ExternalChange("worker", 1, 4))  # kept in memory instead
-        out = outcome(g, 4, 1)
-        assert g.adjust([out], formation(4)) == {"worker"}
-    failed = [entry for entry in logs if entry["event"] == "state_store_failed"]
+    g, clock, _, _ = guardian(tmp_path, store=store)
+    started = time.monotonic()
+    g.begin(lambda: None)  # the first answer is awaited, but a failure ends the wait
+    g.begin(lambda: None)  # failing: not waited for, and within the backoff not asked again
+    assert time.monotonic() - started < 1.0
+    assert store.calls == 1
+    clock.advance(1.5)
+    g.begin(lambda: None)
+    assert wait_until(lambda: store.calls == 2, timeout=5)
+    g.external_change(ExternalChange("worker", 1, 4))  # in force at once, stored when it can be
+    out = outcome(g, 4, 1)
+    assert g.adjust([out], formation(4)) == {"worker"}
+    assert wait_until(lambda: len(g.log.named("state_store_failed")) == 2, timeout=5)
+    failed = g.log.named("state_store_failed")
     assert [f["retry_in_seconds"] for f in failed] == [1.0, 2.0]
     assert "connection refused" in failed[0]["error"]
+    g.close()
