@@ -236,7 +236,9 @@ def _collect(source: str | ast.Module) -> list[tuple[ast.AST, str, object, str, 
 def _pytest(copy: Path, tests: list[str], timeout: float) -> str:
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    # a fixed Hypothesis seed: a mutant is killed or not, the same way on every run
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    command += ["--hypothesis-seed=0", *tests]
     try:
         done = subprocess.run(
             command, cwd=copy, env=env, capture_output=True, timeout=timeout, check=False
