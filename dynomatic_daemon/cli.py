@@ -336,6 +336,7 @@ COMMANDS: dict[str, Command] = {
         "or an unknown --type",
         with_settings(state_commands.cmd_pause),
         state_commands.add_pause_arguments,
+        options=(CONFIG,),  # it prints a line; it logs nothing
     ),
     "resume": Command(
         "end a pause (and a manual override) before it expires",
@@ -343,11 +344,13 @@ COMMANDS: dict[str, Command] = {
         "or an unknown --type",
         with_settings(state_commands.cmd_resume),
         state_commands.add_resume_arguments,
+        options=(CONFIG,),
     ),
     "status": Command(
         "the pauses and overrides in force, and the spend budgets count",
         "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration",
         with_settings(state_commands.cmd_status),
+        options=(CONFIG,),
     ),
     "simulate": Command(
         "replay a day of jobs through configs and reference policies: cost, waits, writes",
