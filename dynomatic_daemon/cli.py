@@ -34,6 +34,7 @@ from dynomatic_daemon.leader import Role
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.sandbox import heroku_standin
 from dynomatic_daemon.simulate import command as simulate_command
+from dynomatic_daemon.state import commands as state_commands
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_STANDBY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 CONFIG, LOG_FORMAT = "--config", "--log-format"
@@ -328,6 +329,28 @@ COMMANDS: dict[str, Command] = {
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_report),
         history_commands.add_report_arguments,
+    ),
+    "pause": Command(
+        "pause scaling of one type or all, for a while (the running daemon sees it next tick)",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
+        with_settings(state_commands.cmd_pause),
+        state_commands.add_pause_arguments,
+        options=(CONFIG,),  # it prints a line; it logs nothing
+    ),
+    "resume": Command(
+        "end a pause (and a manual override) before it expires",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
+        with_settings(state_commands.cmd_resume),
+        state_commands.add_resume_arguments,
+        options=(CONFIG,),
+    ),
+    "status": Command(
+        "the pauses and overrides in force, and the spend budgets count",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration",
+        with_settings(state_commands.cmd_status),
+        options=(CONFIG,),
     ),
     "simulate": Command(
         "replay a day of jobs through configs and reference policies: cost, waits, writes",

@@ -28,6 +28,12 @@ from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
+from dynomatic_daemon.guard_config import (
+    BudgetSettings,
+    StateSettings,
+    apply_state_secret,
+    missing_state_secret,
+)
 from dynomatic_daemon.observe_config import (
     HistorySettings,
     HttpSettings,
@@ -69,6 +75,8 @@ class HerokuSettings(_Frozen):
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
     max_retries: Annotated[int, Field(ge=0, le=5)] = 2
     resync_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # how often to look for a new release (one API call); 0: never (no release holds)
+    releases_poll_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
     @model_validator(mode="after")
     def _https_unless_loopback(self) -> HerokuSettings:
@@ -107,6 +115,8 @@ class Settings(_Frozen):
     history: HistorySettings = HistorySettings()
     http: HttpSettings = HttpSettings()
     notify: NotifyList = ()
+    state: StateSettings = StateSettings()
+    budget: BudgetSettings = BudgetSettings()
     # URLs of further databases named by an adapter's url_env, keyed by that variable's name.
     database_urls: Mapping[str, SecretStr] = Field(default_factory=dict, exclude=True)
 
@@ -122,6 +132,9 @@ class Settings(_Frozen):
                         f"process {owners[ftype]!r}"
                     )
                 owners[ftype] = proc.type
+        for ptype in self.budget.process:
+            if ptype not in {p.type for p in self.process}:
+                problems.append(f"budget.process.{ptype}: no [[process]] has this type")
         for name in self.adapters:
             if name not in catalog.NAMES:
                 problems.append(f"adapters.{name}: unknown adapter; {valid_adapters()}")
@@ -155,12 +168,14 @@ _SCALAR_SECTIONS: dict[str, type[BaseModel]] = {
     "daemon": DaemonSettings,
     "history": HistorySettings,
     "http": HttpSettings,
+    "state": StateSettings,
 }
 _ENV_ONLY = {
     ("heroku", "api_key"): "HEROKU_API_KEY",
     ("database", "url"): "DATABASE_URL",
     ("history", "url"): "the variable history.url_env names",
     ("http", "password"): "the variable http.password_env names",
+    ("state", "url"): "the variable state.url_env names",
 }
 
 
@@ -186,6 +201,7 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
     _apply_env(raw, env, env_keys, problems)
     _apply_secrets(raw, env, problems)
     apply_secrets(raw, env, problems)
+    apply_state_secret(raw, env, problems)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -193,6 +209,7 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
         problems.extend(problems_from_validation(exc, Settings, env_keys, hints))
         raise ConfigError(problems) from None
     problems.extend(missing_secrets(settings.history))
+    problems.extend(missing_state_secret(settings.state))
     if problems:
         raise ConfigError(problems)
     return _adapter_urls(settings, env)

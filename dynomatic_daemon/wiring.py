@@ -28,6 +28,7 @@ from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError, Problem, QueueReadError
 from dynomatic_daemon.events import NO_OBSERVER, Hub, Observer, Sink
 from dynomatic_daemon.formation_keeper import FormationKeeper
+from dynomatic_daemon.guard_config import store_target
 from dynomatic_daemon.heroku import HerokuClient
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.writer import Writer
@@ -35,6 +36,8 @@ from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify.notifier import Notifier
 from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
+from dynomatic_daemon.state.guardian import Guardian
+from dynomatic_daemon.state.store import StateStore
 from dynomatic_daemon.tick import Ticker
 from dynomatic_daemon.web.live import LiveStatus
 from dynomatic_daemon.web.page import Page
@@ -115,7 +118,25 @@ def build(
         )
         stack.callback(leadership.close)
     ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership, stopping=stopping)
+    ticker.guardian = guardian(settings, heroku, clock, log, ticker)
+    stack.callback(ticker.guardian.close)
     return Built(ticker, stack, detected)
+
+
+def state_store(settings: config.Settings, purpose: str) -> StateStore | None:
+    """The daemon's state store ([state], else [history]'s schema), or None when neither is on."""
+    target = store_target(settings.state, settings.history)
+    return None if target is None else StateStore(target, settings.heroku.app, purpose)
+
+
+def guardian(
+    settings: config.Settings, heroku: HerokuClient, clock: Clock, log: Logger, ticker: Ticker
+) -> Guardian:
+    def event(app: str, kind: str, **fields: Any) -> None:
+        ticker.observer.event(app, kind, **fields)  # the observer is set after the build
+
+    store = state_store(settings, "dynomatic-state")
+    return Guardian(settings, heroku, clock, log, store, event)
 
 
 @dataclass
@@ -243,6 +264,7 @@ def secrets_of(settings: config.Settings) -> list[str]:
     urls = [settings.database.url, *settings.database_urls.values()]
     found = [settings.heroku.api_key.get_secret_value()]
     urls += [settings.history.url] if settings.history.url else []
+    urls += [settings.state.url] if settings.state.url else []
     found += [settings.http.password.get_secret_value()] if settings.http.password else []
     found += [part for n in settings.notify if n.url for part in webhook_secrets(n.url)]
     for url in urls:

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -86,6 +86,14 @@ class _Canned:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    version: int
+    created_at: str
+    description: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass(slots=True)
@@ -170,6 +178,9 @@ class HerokuStandIn:
             for t, q in quantities.items()
         }
         self._remaining = rate_limit
+        # The app's first release, a day old: an app started in a test is not mid-deploy.
+        first = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._releases = [_Release(1, first, "Initial release")]
         self._requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self._canned: list[_Canned] = []
         self._server: _Server | None = None
@@ -235,6 +246,13 @@ class HerokuStandIn:
             process = self._processes[process_type]
             process.quantity, process.updated_at = _checked_quantity(quantity), _now()
             self._changed.notify_all()
+
+    def release(self, description: str = "Deploy") -> int:
+        """Create a release now, as a deploy or a config change would; returns its version."""
+        with self._lock:
+            version = self._releases[-1].version + 1
+            self._releases.append(_Release(version, _now(), description))
+            return version
 
     @property
     def rate_limit_remaining(self) -> int:
@@ -352,15 +370,21 @@ class HerokuStandIn:
             message = "Your account reached the API rate limit"
             return _error(429, "rate_limit", message, {"RateLimit-Remaining": "0"})
         self._remaining -= 1
-        reply = self._dispatch(method, path, is_json, body)
+        reply = self._dispatch(method, path, is_json, body, headers)
         return _with_headers(reply, {"RateLimit-Remaining": str(self._remaining)})
 
-    def _dispatch(self, method: str, path: str, is_json: bool, body: Any) -> _Reply:
+    def _dispatch(  # noqa: PLR0911 - one return per route and refusal
+        self, method: str, path: str, is_json: bool, body: Any, headers: Mapping[str, str]
+    ) -> _Reply:
         parts = path.strip("/").split("/")
-        if len(parts) != 3 or parts[0] != "apps" or parts[2] != "formation":
+        if len(parts) != 3 or parts[0] != "apps" or parts[2] not in ("formation", "releases"):
             return _error(404, "not_found", "The requested API endpoint was not found.")
         if parts[1] not in (self.app, self.app_id):
             return _error(404, "not_found", "Couldn't find that app.")
+        if parts[2] == "releases":
+            if method != "GET":
+                return _error(404, "not_found", "The requested API endpoint was not found.")
+            return self._list_releases(headers.get("range", ""))
         if method == "GET":
             return self._ok(list(self._processes.values()))
         if method == "PATCH":
@@ -389,6 +413,29 @@ class HerokuStandIn:
             process.quantity = process.quantity if quantity is None else quantity
             process.size, process.updated_at = size or process.size, _now()
         return self._ok(list(changed.values()))
+
+    def _list_releases(self, page_range: str) -> _Reply:
+        """Releases by version, oldest first, as Heroku lists them; a Range header's
+        ``order=desc`` and ``max=N`` are honoured (the daemon asks for the newest one)."""
+        releases = list(self._releases)
+        if "order=desc" in page_range.replace(" ", ""):
+            releases.reverse()
+        found = [p.split("=", 1)[1] for p in page_range.replace(" ", "").split(";") if "max=" in p]
+        if found and found[0].isdigit():
+            releases = releases[: int(found[0])]
+        body = [
+            {
+                "app": {"id": self.app_id, "name": self.app},
+                "created_at": r.created_at,
+                "description": r.description,
+                "id": r.id,
+                "status": "succeeded",
+                "updated_at": r.created_at,
+                "version": r.version,
+            }
+            for r in releases
+        ]
+        return _Reply(200, body, {"Content-Type": "application/json"})
 
     def _ok(self, processes: Sequence[_Process]) -> _Reply:
         body = [self._render(p) for p in processes]
