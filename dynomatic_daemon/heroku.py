@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +52,14 @@ _REDACTED = "[redacted]"
 MaySend = Callable[[], str | None]  # why not to send now, or None to go ahead
 
 
+class Budget(Protocol):
+    """A token's request budget shared with other apps (``budget.AppBudget``)."""
+
+    def spend(self) -> str | None: ...  # take one request: why not, or None to go ahead
+
+    def seen(self, remaining: int | None) -> None: ...  # what RateLimit-Remaining said
+
+
 @dataclass(frozen=True, slots=True)
 class FormationResult:
     """What one call saw: the entries it returned plus the response metadata worth logging."""
@@ -74,6 +82,7 @@ class HerokuClient:
         sleep: Callable[[float], object] = time.sleep,
         backoff_seconds: float = 0.5,
         instance: str | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if max_retries < 0 or backoff_seconds < 0:
             raise ValueError("max_retries and backoff_seconds must be >= 0")
@@ -86,6 +95,7 @@ class HerokuClient:
         self._backoff = backoff_seconds
         # Names the sending copy (pid@host), for Heroku support and for telling copies apart.
         self._user_agent = f"{USER_AGENT} (instance {instance})" if instance else USER_AGENT
+        self._budget = budget
         self._rate_limit_remaining: int | None = None
         self._last_request_id: str | None = None
 
@@ -132,6 +142,8 @@ class HerokuClient:
             if failed is not None:
                 self._sleep(self._wait(attempt, failed))
             refusal = may_send() if may_send is not None else None
+            if refusal is None and self._budget is not None:
+                refusal = self._budget.spend()
             if refusal is not None:
                 raise _held_back(refusal, failed)
             try:
@@ -172,6 +184,8 @@ class HerokuClient:
         remaining = int_or_none(response.headers.get("RateLimit-Remaining"))
         if remaining is not None:
             self._rate_limit_remaining = remaining
+        if self._budget is not None:
+            self._budget.seen(remaining)
 
     def _error_for(self, method: str, response: httpx.Response) -> HerokuError:
         status = response.status_code

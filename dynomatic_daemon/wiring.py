@@ -28,7 +28,7 @@ from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError, Problem, QueueReadError
 from dynomatic_daemon.events import NO_OBSERVER, Hub, Observer, Sink
 from dynomatic_daemon.formation_keeper import FormationKeeper
-from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.heroku import Budget, HerokuClient
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.leader import Leadership
@@ -68,9 +68,15 @@ def lease_seconds(settings: config.Settings) -> float:
 
 
 def build(
-    settings: config.Settings, log: Logger, *, lock: bool, clock: Clock | None = None
+    settings: config.Settings,
+    log: Logger,
+    *,
+    lock: bool,
+    clock: Clock | None = None,
+    budget: Budget | None = None,
 ) -> Built:
-    """Everything a tick needs; ``lock``: take part in leader election before any write."""
+    """Everything a tick needs; ``lock``: take part in leader election before any write;
+    ``budget``: the API budget this app shares with the other apps of its token."""
     stack = ExitStack()
     clock = clock or SystemClock()
     stopping = threading.Event()
@@ -85,6 +91,7 @@ def build(
         max_retries=settings.heroku.max_retries,
         sleep=stopping.wait,  # a signal cuts a backoff short (and the retry is then refused)
         instance=instance,
+        budget=budget,
     )
     by_env: dict[str, Database] = {}
 
