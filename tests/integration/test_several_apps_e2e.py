@@ -9,6 +9,7 @@ whose leader died.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from collections.abc import Iterator
@@ -78,7 +79,8 @@ def config_text(api_url: str, interval: float, apps: dict[str, str]) -> str:
     return DEFAULTS.format(api_url=api_url, interval=interval) + blocks
 
 
-def env_for(db_url: str, black_hole: int) -> dict[str, str]:
+@pytest.fixture
+def fleet_env(db_url: str, black_hole: int) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("DYNOMATIC_", "HEROKU_"))}
     return {
         **keep,
@@ -104,14 +106,13 @@ def run(tmp_path: Path, name: str, text: str, env: dict[str, str], spawn: Any) -
 
 def gaps(events: list[dict[str, Any]]) -> list[float]:
     times = [datetime.fromisoformat(e["timestamp"]).timestamp() for e in events]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_broken_apps_hold_only_themselves(
     tmp_path: Path,
     delayed_jobs: psycopg.Connection[Any],
-    db_url: str,
-    black_hole: int,
+    fleet_env: dict[str, str],
     fleet_standin: HerokuStandIn,
     spawn: Any,
 ) -> None:
@@ -123,7 +124,7 @@ def test_broken_apps_hold_only_themselves(
         "gone-app": "",
     }
     text = config_text(fleet_standin.url, 1.0, apps)
-    daemon = run(tmp_path, "fleet", text, env_for(db_url, black_hole), spawn)
+    daemon = run(tmp_path, "fleet", text, fleet_env, spawn)
     enqueue(delayed_jobs, 12, queue="shop-a")
     enqueue(delayed_jobs, 30, queue="shop-b")
     enqueue(delayed_jobs, 30, queue="revoked")
@@ -156,12 +157,11 @@ def test_broken_apps_hold_only_themselves(
 def test_two_scalers_split_apps_and_a_standby_takes_over_only_the_dead_leaders_app(
     tmp_path: Path,
     delayed_jobs: psycopg.Connection[Any],
-    db_url: str,
-    black_hole: int,
+    fleet_env: dict[str, str],
     fleet_standin: HerokuStandIn,
     spawn: Any,
 ) -> None:
-    env = env_for(db_url, black_hole)
+    env = fleet_env
     only_b = run(tmp_path, "b", config_text(fleet_standin.url, 0.5, {"shop-b": ""}), env, spawn)
     assert wait_until(lambda: bool(only_b.events("leader_elected")), 15), only_b.output()
     both = config_text(fleet_standin.url, 0.5, {"shop-a": "", "shop-b": ""})
