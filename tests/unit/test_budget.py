@@ -52,9 +52,8 @@ def test_a_busy_app_cannot_starve_the_others_once_it_is_tight() -> None:
         pass
     assert [e for e, _ in log.lines] == ["api_budget_tight"]
     assert log.lines[0][1]["requests_per_hour_per_app"] == 2025.0
-    clock.advance(60)  # a minute of refill: the quiet app's, the busy one spent its own
-    assert token.spend("busy") is not None
-    assert token.spend("quiet") is None
+    assert token.spent["busy"] <= 2025 + 1  # its own share of the usable 4,050
+    assert token.spend("quiet") is None  # the quiet app's share is still there for it
 
 
 def test_heroku_saying_less_is_left_is_believed() -> None:
