@@ -10,6 +10,7 @@ whose leader died.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -183,3 +184,28 @@ def test_two_scalers_split_apps_and_a_standby_takes_over_only_the_dead_leaders_a
     assert fleet_standin.wait_for(lambda: fleet_standin.formation("shop-b")["worker"] == 1, 15)
     code, _ = fleet.stop()
     assert code == 0, fleet.output()
+
+
+def test_once_json_and_check_name_every_app(
+    tmp_path: Path,
+    delayed_jobs: psycopg.Connection[Any],
+    fleet_env: dict[str, str],
+    fleet_standin: HerokuStandIn,
+    spawn: Any,
+) -> None:
+    text = config_text(fleet_standin.url, 10, {"shop-a": "", "gone-app": ""})
+    path = tmp_path / "two.toml"
+    path.write_text(text)
+    enqueue(delayed_jobs, 12, queue="shop-a")
+    once = spawn(["once", "--json", "--config", str(path)], fleet_env, "once")
+    assert once.proc.wait(timeout=30) == 1  # gone-app could not be scaled
+    document = json.loads(once.output()[once.output().index('{\n  "apps"') :])
+    by_app = {d["app"]: d for d in document["apps"]}
+    assert by_app["shop-a"]["processes"][0]["action"] == "scaled"
+    assert by_app["gone-app"]["processes"][0]["action"] == "error"
+    assert fleet_standin.formation("shop-a")["worker"] == 3
+    check = spawn(["check", "--config", str(path)], fleet_env, "check")
+    assert check.proc.wait(timeout=30) == 1
+    said = check.output()
+    assert "dynomatic check: app shop-a" in said and "dynomatic check: app gone-app" in said
+    assert API_KEY not in said and DB_PASSWORD not in said
