@@ -101,6 +101,7 @@ class Run:
     seconds: float
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    peak_connections: int = 0  # the daemon's sessions on the database server
     requests: int = 0
     ticks: int = 0
     window_p99: list[float] = field(default_factory=list)
@@ -198,7 +199,7 @@ def run_daemon(
                 stderr=subprocess.STDOUT,
             )
             try:
-                _measure(proc.pid, result, seconds)
+                _measure(proc.pid, result, seconds, db_url)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -210,16 +211,26 @@ def run_daemon(
     return result
 
 
-def _measure(pid: int, result: Run, seconds: float) -> None:
+def _measure(pid: int, result: Run, seconds: float, db_url: str) -> None:
     """CPU time over the run (after the first interval: start-up is not steady state)."""
     time.sleep(min(5.0, result.interval))
     cpu0, t0, wall0 = _cpu(pid), time.monotonic(), time.time()
     while time.monotonic() - t0 < seconds:
         time.sleep(1.0)
         result.peak_rss_mb = max(result.peak_rss_mb, _rss_mb(pid))
+        result.peak_connections = max(result.peak_connections, _sessions(db_url))
     result.cpu_seconds = _cpu(pid) - cpu0
     result.seconds = time.monotonic() - t0
     result.window = (wall0, time.time())
+
+
+def _sessions(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'dynomatic%' AND datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _cpu(pid: int) -> float:
@@ -316,6 +327,7 @@ def report(
         ["ticks more than interval + 1 s apart", str(main_run.late_gaps), "0"],
         ["CPU, % of one core", f"{main_run.cpu_percent:.1f} %", "<= 15 %"],
         ["peak RSS", f"{main_run.peak_rss_mb:.0f} MB", "<= 120 MB"],
+        ["database sessions (one server, one URL)", str(main_run.peak_connections), "-"],
         [
             "API requests, one token, per hour (at this run's rate)",
             f"{main_run.requests * 3600 / main_run.seconds:.0f}",

@@ -26,6 +26,7 @@ from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.errors import ConfigError, DynomaticError
 from dynomatic_daemon.fleet import Fleet
 from dynomatic_daemon.leader import Role
+from dynomatic_daemon.shared import Shared
 from dynomatic_daemon.tick import Ticker
 
 EXIT_OK, EXIT_FAILURE, EXIT_STANDBY = 0, 1, 3
@@ -49,7 +50,9 @@ def cmd_run(apps: apps_config.Apps, args: argparse.Namespace) -> int:
     for line in budgets.plan_lines(apps.apps):
         log.info("api_budget_shared", **line)
     settings = budgets.stretched(apps.apps)
+    shared = Shared(clock)
     with ExitStack() as stack:
+        stack.callback(shared.close)  # last: after every app's own stack
         hubs = {}
         for one in settings:
             app_log = log.bind(app=one.heroku.app)
@@ -59,7 +62,9 @@ def cmd_run(apps: apps_config.Apps, args: argparse.Namespace) -> int:
 
         def build(one: config.Settings) -> tuple[Ticker, Callable[[], object]]:
             app_log = log.bind(app=one.heroku.app)
-            built = wiring.build(one, app_log, lock=True, budget=budgets.for_app(one))
+            built = wiring.build(
+                one, app_log, lock=True, budget=budgets.for_app(one), shared=shared
+            )
             built.ticker.observer = hubs[one.heroku.app]
             return built.ticker, built.stack.close
 

@@ -35,6 +35,7 @@ from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify.notifier import Notifier
 from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
+from dynomatic_daemon.shared import Shared
 from dynomatic_daemon.tick import Ticker
 from dynomatic_daemon.web.live import LiveStatus
 from dynomatic_daemon.web.page import Page
@@ -74,16 +75,21 @@ def build(
     lock: bool,
     clock: Clock | None = None,
     budget: Budget | None = None,
+    shared: Shared | None = None,
 ) -> Built:
     """Everything a tick needs; ``lock``: take part in leader election before any write;
-    ``budget``: the API budget this app shares with the other apps of its token."""
+    ``budget``: the API budget this app shares with the other apps of its token; ``shared``:
+    the HTTP clients, read connections and lock sessions of a scaler's apps (it closes them)."""
     stack = ExitStack()
     clock = clock or SystemClock()
     stopping = threading.Event()
     instance = instance_name()
-    http = stack.enter_context(
-        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
-    )
+    if shared is not None:
+        http = shared.http(settings.heroku)
+    else:
+        http = stack.enter_context(
+            httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
+        )
     heroku = HerokuClient(
         http,
         app=settings.heroku.app,
@@ -98,8 +104,12 @@ def build(
     def database_for(adapter: str) -> Database:
         env_name, url = settings.url_for(adapter)
         if env_name not in by_env:
-            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
-            stack.callback(by_env[env_name].close)
+            database = settings.database.model_copy(update={"url": url})
+            if shared is not None:
+                by_env[env_name] = shared.database(database)
+            else:
+                by_env[env_name] = Database(database, clock)
+                stack.callback(by_env[env_name].close)
         return by_env[env_name]
 
     try:
@@ -114,7 +124,8 @@ def build(
     keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
     leadership = None
     if lock:
-        leadership = Leadership(
+        make = shared.leadership if shared is not None else Leadership
+        leadership = make(
             settings.database,
             settings.heroku.app,
             lease_seconds=lease_seconds(settings),

@@ -25,5 +25,7 @@ def test_twenty_apps_two_broken_the_others_scale_on_time(pg_conn: object, db_url
     late = {a: max(run.gaps[a]) for a in healthy if max(run.gaps[a]) > interval + 1.0}
     assert late == {}
     assert run.peak_rss_mb < 120
+    # The apps share one database URL: one read session and one lock session, not 2 per app.
+    assert run.peak_connections <= 2, run.peak_connections
     assert not any(a in run.errors for a in healthy), run.errors
     assert run.errors.get(fleet.name_of(10), 0) > 0  # the revoked token's app: errors, no write
