@@ -68,7 +68,6 @@ class Member:
     build_attempts: int = 0
     build_after: float = 0.0
     ticks: int = 0
-    stalled_logged: bool = False
 
     @property
     def app(self) -> str:
@@ -243,6 +242,10 @@ class Fleet:
                     seconds_since_last_tick=round(silent, 1),
                     reason="no tick of this app has completed; its database or API may be stuck",
                 )
+                if member.ticker is not None:  # its notifiers hear of it, as for one app
+                    member.ticker.observer.event(
+                        member.app, "stalled", seconds_since_last_tick=round(silent, 1)
+                    )
 
     def _summary(self) -> None:
         with self._window_lock:
