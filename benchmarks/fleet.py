@@ -199,11 +199,11 @@ def run_daemon(
                 stderr=subprocess.STDOUT,
             )
             try:
-                _measure(proc.pid, result, seconds, db_url)
+                _measure(proc.pid, result, seconds, db_url, api)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-        result.requests = 10**9 - api.rate_limit_remaining
+        result.requests = result.requests - api.rate_limit_remaining  # since the window began
         _read_log(log, result)
         for i in range(apps):
             if i not in broken and api.formation(name_of(i))["worker"] == 3:
@@ -211,9 +211,11 @@ def run_daemon(
     return result
 
 
-def _measure(pid: int, result: Run, seconds: float, db_url: str) -> None:
-    """CPU time over the run (after the first interval: start-up is not steady state)."""
-    time.sleep(min(5.0, result.interval))
+def _measure(pid: int, result: Run, seconds: float, db_url: str, api: HerokuStandIn) -> None:
+    """CPU time and API requests over the run, after the first interval and a half: start-up
+    (every app lists, scales and lists again at once) is not the steady state."""
+    time.sleep(1.5 * result.interval)
+    result.requests = api.rate_limit_remaining
     cpu0, t0, wall0 = _cpu(pid), time.monotonic(), time.time()
     while time.monotonic() - t0 < seconds:
         time.sleep(1.0)
@@ -267,29 +269,41 @@ def _read_log(path: Path, result: Run) -> None:
 
 def simulated_day(apps: int, interval: float, bursts: bool = True) -> dict[str, float]:
     """Every app asking for a write and a re-list at every tick during bursts (10 minutes every
-    two hours), a re-list every resync otherwise: the most any hour sent, against 4,500."""
+    two hours), a re-list every resync otherwise, against a model of Heroku's own bucket (4,500,
+    refilled at 4,500 an hour, told back as RateLimit-Remaining): how low it ran, and how many
+    requests it would have refused (429)."""
     clock = SteppableClock()
     names = [name_of(i) for i in range(apps)]
     token = TokenBudget("token 1", names, clock)
     per_hour: dict[int, int] = defaultdict(int)
+    heroku, lowest, refused_by_heroku = float(HEROKU_BUCKET), float(HEROKU_BUCKET), 0
     ticks = int(24 * 3600 / interval)
     resync_every = max(1, round(apps * 3600 / (token.usable * 0.5) / interval))
     refused = 0
     for n in range(ticks):
         clock.advance(interval)
+        heroku = min(float(HEROKU_BUCKET), heroku + interval * HEROKU_BUCKET / 3600)
         hour = int(n * interval // 3600)
         in_burst = bursts and (n * interval) % 7200 < 600
         for k, app in enumerate(names):
             asks = 2 if in_burst else (1 if (n + k) % resync_every == 0 else 0)
             for _ in range(asks):
-                if token.spend(app) is None:
-                    per_hour[hour] += 1
-                else:
+                if token.spend(app) is not None:
                     refused += 1
+                    continue
+                per_hour[hour] += 1
+                if heroku < 1:
+                    refused_by_heroku += 1
+                    continue
+                heroku -= 1
+                lowest = min(lowest, heroku)
+                token.seen(int(heroku))
     return {
         "max_per_hour": max(per_hour.values()),
         "total": sum(per_hour.values()),
         "refused": refused,
+        "lowest_remaining": lowest,
+        "refused_by_heroku": refused_by_heroku,
     }
 
 
@@ -329,17 +343,22 @@ def report(
         ["peak RSS", f"{main_run.peak_rss_mb:.0f} MB", "<= 120 MB"],
         ["database sessions (one server, one URL)", str(main_run.peak_connections), "-"],
         [
-            "API requests, one token, per hour (at this run's rate)",
+            "API requests, one token, per hour (steady state, this run's rate)",
             f"{main_run.requests * 3600 / main_run.seconds:.0f}",
             f"<= {budget_hour}",
         ],
         ["apps scaled to their target", f"{len(main_run.scaled)} of {main_run.apps}", "all"],
         [
-            "simulated day with bursts: most requests in one hour",
-            f"{day['max_per_hour']:.0f}",
-            f"<= {budget_hour}",
+            "simulated day with bursts: lowest RateLimit-Remaining",
+            f"{day['lowest_remaining']:.0f}",
+            ">= 0 (reserve 450)",
         ],
-        ["simulated day: requests held to stay in budget", f"{day['refused']:.0f}", "-"],
+        ["simulated day: requests Heroku would refuse (429)", f"{day['refused_by_heroku']}", "0"],
+        [
+            "simulated day: requests sent / held by the budget",
+            f"{day['total']:.0f} / {day['refused']:.0f}",
+            "-",
+        ],
     ]
     headers = ["measure", "value", "target"]
     print_table(f"{main_run.apps} apps x 3 process types, interval 10 s", headers, main_rows)
@@ -350,6 +369,8 @@ def report(
     ]
     print_table("per-app tick cost", cost_headers, cost_rows)
     healthy = [name_of(i) for i in range(faults.apps) if i not in broken]
+    healthy_gaps = sorted(g - faults.interval for a in healthy for g in faults.gaps.get(a, []))
+    healthy_gap_p99 = healthy_gaps[int(len(healthy_gaps) * 0.99)] if healthy_gaps else float("nan")
     late_healthy = sum(
         1 for a in healthy for g in faults.gaps.get(a, []) if g > faults.interval + 1.0
     )
@@ -357,7 +378,11 @@ def report(
         ["broken apps", f"{len(broken)} ({', '.join(sorted(set(broken.values())))})"],
         ["healthy apps scaled to their target", f"{len(faults.scaled)} of {len(healthy)}"],
         ["healthy apps' ticks more than interval + 1 s apart", str(late_healthy)],
-        ["p99 tick lag (worst window)", f"{faults.p99_lag:.3f} s"],
+        ["healthy apps: p99 of a tick gap beyond one interval", f"{healthy_gap_p99:.3f} s"],
+        [
+            "all apps: p99 tick lag (the broken ones' ticks outlast their interval)",
+            f"{faults.p99_lag:.3f} s",
+        ],
         ["healthy apps with an error decision", str(sum(1 for a in healthy if a in faults.errors))],
     ]
     print_table("fault test: 10 of 100 apps broken", ["measure", "value"], fault_rows)
