@@ -98,6 +98,7 @@ class Fleet:
             for i, s in enumerate(apps)
         ]
         self._busy = 0
+        self._ticks = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
         self.lags: deque[float] = deque(maxlen=LAG_SAMPLES)  # seconds each tick started late
@@ -183,7 +184,10 @@ class Fleet:
         else:
             member.last_done = self._clock.monotonic()
             member.ticks += 1
-            if member.ticks % RELEASE_EVERY_TICKS == 1 and member is self.members[0]:
+            with self._idle:
+                self._ticks += 1
+                release = self._ticks % RELEASE_EVERY_TICKS == 1  # the whole fleet's ticks
+            if release:
                 memory.release()
         finally:
             with self._idle:
