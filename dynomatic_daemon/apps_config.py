@@ -103,6 +103,31 @@ def from_raw(raw: dict[str, Any], env: Mapping[str, str]) -> Apps:
 def _one_app(
     defaults: dict[str, Any], table: dict[str, Any], env: Mapping[str, str]
 ) -> config.Settings:
+    api_key_env = table.get("api_key_env", DEFAULT_API_KEY_ENV)
+    if not isinstance(api_key_env, str) or not api_key_env.isidentifier():
+        raise ConfigError([Problem("api_key_env", "must name an environment variable")])
+    return config.from_raw(app_raw(defaults, table), env, api_key_env=api_key_env)
+
+
+def one_app_raw(raw: dict[str, Any], name: str | None) -> tuple[str, dict[str, Any]]:
+    """One app of a file of several, as the single-app file it stands for (no secrets read):
+    for commands that read one app's settings only (``simulate``). ``name`` may be left out
+    when the file has one app."""
+    blocks = [b for b in raw.get("app", []) if isinstance(b, dict)] if is_multi(raw) else []
+    names = [str(b.get("name")) for b in blocks]
+    if name is None and len(blocks) == 1:
+        name = names[0]
+    if name not in names:
+        listed = ", ".join(names) or "none"
+        why = f"this file has {len(blocks)} apps ({listed}); name one with --app NAME"
+        raise ConfigError([Problem("app", why if name is None else f"no app {name!r}: {why}")])
+    defaults = raw.get("defaults", {})
+    table = blocks[names.index(name)]
+    return name, app_raw(defaults if isinstance(defaults, dict) else {}, table)
+
+
+def app_raw(defaults: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    """One app's table laid over the defaults, in the shape of a single-app file."""
     raw: dict[str, Any] = {}
     for key in APP_TABLES:
         merged = _merge(defaults.get(key, {}), table.get(key, {}))
@@ -120,10 +145,7 @@ def _one_app(
     processes = table.get("process")
     if isinstance(processes, list):
         raw["process"] = [_merge(shared_process, p) for p in processes]
-    api_key_env = table.get("api_key_env", DEFAULT_API_KEY_ENV)
-    if not isinstance(api_key_env, str) or not api_key_env.isidentifier():
-        raise ConfigError([Problem("api_key_env", "must name an environment variable")])
-    return config.from_raw(raw, env, api_key_env=api_key_env)
+    return raw
 
 
 def _named(where: str, problem: Problem) -> Problem:
