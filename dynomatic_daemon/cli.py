@@ -137,6 +137,8 @@ def with_settings(
     def run(args: argparse.Namespace) -> int:
         try:
             apps = apps_config.load(config.resolve_path(args.config, os.environ), os.environ)
+            if apps.multi and several is None and getattr(args, "app", None):
+                apps = _picked(apps, args.app)
             if apps.multi and (several is None or getattr(args, "http_port", None)):
                 raise ConfigError([_one_app_only(args, several is None, len(apps.apps))])
         except ConfigError as exc:
@@ -162,8 +164,29 @@ def with_settings(
 
 def _one_app_only(args: argparse.Namespace, command: bool, apps: int) -> Problem:
     what = f"dynomatic {args.command}" if command else "--http-port"
-    why = f"works on one app; this config has {apps} [[app]] blocks (use a single-app config)"
-    return Problem(what, why)
+    hint = "name one with --app NAME" if hasattr(args, "app") else "use a single-app config"
+    return Problem(what, f"works on one app; this config has {apps} [[app]] blocks ({hint})")
+
+
+def _picked(apps: apps_config.Apps, name: str) -> apps_config.Apps:
+    """The one app a command such as ``history --app NAME`` reads, of a config of several."""
+    for one in apps.apps:
+        if one.heroku.app == name:
+            return apps_config.Apps(apps=(one,))
+    names = ", ".join(a.heroku.app for a in apps.apps)
+    raise ConfigError([Problem("--app", f"no app {name!r} in this config ({names})")])
+
+
+def _with_app(
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_arguments(parser)
+        parser.add_argument(
+            "--app", metavar="NAME", help="in a config of several apps, the app to read"
+        )
+
+    return add
 
 
 def _global_options(parser: argparse.ArgumentParser, command: Command, default: Any) -> None:
@@ -334,13 +357,13 @@ COMMANDS: dict[str, Command] = {
         "what the scaler saw and did: events and charts (history init: create its schema)",
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_history),
-        history_commands.add_history_arguments,
+        _with_app(history_commands.add_history_arguments),
     ),
     "report": Command(
         "write one self-contained HTML report of the history",
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_report),
-        history_commands.add_report_arguments,
+        _with_app(history_commands.add_report_arguments),
     ),
     "simulate": Command(
         "replay a day of jobs through configs and reference policies: cost, waits, writes",

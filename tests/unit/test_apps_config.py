@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dynomatic_daemon import apps_config
+from dynomatic_daemon import apps_config, cli
 from dynomatic_daemon.errors import ConfigError
 
 ENV = {
@@ -121,3 +121,21 @@ def test_secrets_never_appear_in_problems(tmp_path: Path) -> None:
         load(tmp_path, text, {**ENV, "DATABASE_URL": "postgres://u:pw-one@/"})
     said = str(caught.value)
     assert not any(secret in said for secret in ("pw-one", "pw-two", "hk-agency", "hk-shared"))
+
+
+def test_history_reads_the_app_named_by_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "apps.toml"
+    path.write_text(TWO_APPS)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["history", "--config", str(path)]) == 2
+    assert "this config has 2 [[app]] blocks (name one with --app NAME)" in capsys.readouterr().err
+    assert cli.main(["history", "--config", str(path), "--app", "shop-nowhere"]) == 2
+    said = capsys.readouterr().err
+    assert "--app: no app 'shop-nowhere' in this config (shop-production, shop-staging)" in said
+    assert (
+        cli.main(["history", "--app", "shop-staging", "init", "--print-sql", "--config", str(path)])
+        == 0
+    )
