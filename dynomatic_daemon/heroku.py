@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -56,6 +56,14 @@ NEWEST_RELEASE_RANGE = "version ..; order=desc, max=1"
 MaySend = Callable[[], str | None]  # why not to send now, or None to go ahead
 
 
+class Budget(Protocol):
+    """A token's request budget shared with other apps (``api_budget.AppBudget``)."""
+
+    def spend(self) -> str | None: ...  # take one request: why not, or None to go ahead
+
+    def seen(self, remaining: int | None) -> None: ...  # what RateLimit-Remaining said
+
+
 @dataclass(frozen=True, slots=True)
 class Release:
     """The app's newest release: a deploy, a config change, a rollback."""
@@ -88,6 +96,7 @@ class HerokuClient:
         sleep: Callable[[float], object] = time.sleep,
         backoff_seconds: float = 0.5,
         instance: str | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if max_retries < 0 or backoff_seconds < 0:
             raise ValueError("max_retries and backoff_seconds must be >= 0")
@@ -101,6 +110,7 @@ class HerokuClient:
         self._backoff = backoff_seconds
         # Names the sending copy (pid@host), for Heroku support and for telling copies apart.
         self._user_agent = f"{USER_AGENT} (instance {instance})" if instance else USER_AGENT
+        self._budget = budget
         self._rate_limit_remaining: int | None = None
         self._last_request_id: str | None = None
 
@@ -177,6 +187,8 @@ class HerokuClient:
             if failed is not None:
                 self._sleep(self._wait(attempt, failed))
             refusal = may_send() if may_send is not None else None
+            if refusal is None and self._budget is not None:
+                refusal = self._budget.spend()
             if refusal is not None:
                 raise _held_back(refusal, failed)
             try:
@@ -219,6 +231,8 @@ class HerokuClient:
         remaining = int_or_none(response.headers.get("RateLimit-Remaining"))
         if remaining is not None:
             self._rate_limit_remaining = remaining
+        if self._budget is not None:
+            self._budget.seen(remaining)
 
     def _error_for(self, method: str, response: httpx.Response, path: str) -> HerokuError:
         status = response.status_code

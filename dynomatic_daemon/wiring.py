@@ -29,13 +29,14 @@ from dynomatic_daemon.errors import ConfigError, Problem, QueueReadError
 from dynomatic_daemon.events import NO_OBSERVER, Hub, Observer, Sink
 from dynomatic_daemon.formation_keeper import FormationKeeper
 from dynomatic_daemon.guard_config import store_target
-from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.heroku import Budget, HerokuClient
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify.notifier import Notifier
 from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
+from dynomatic_daemon.shared import Shared
 from dynomatic_daemon.state.guardian import Guardian
 from dynomatic_daemon.state.store import StateStore
 from dynomatic_daemon.tick import Ticker
@@ -71,16 +72,27 @@ def lease_seconds(settings: config.Settings) -> float:
 
 
 def build(
-    settings: config.Settings, log: Logger, *, lock: bool, clock: Clock | None = None
+    settings: config.Settings,
+    log: Logger,
+    *,
+    lock: bool,
+    clock: Clock | None = None,
+    budget: Budget | None = None,
+    shared: Shared | None = None,
 ) -> Built:
-    """Everything a tick needs; ``lock``: take part in leader election before any write."""
+    """Everything a tick needs; ``lock``: take part in leader election before any write;
+    ``budget``: the API budget this app shares with the other apps of its token; ``shared``:
+    the HTTP clients, read connections and lock sessions of a scaler's apps (it closes them)."""
     stack = ExitStack()
     clock = clock or SystemClock()
     stopping = threading.Event()
     instance = instance_name()
-    http = stack.enter_context(
-        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
-    )
+    if shared is not None:
+        http = shared.http(settings.heroku)
+    else:
+        http = stack.enter_context(
+            httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
+        )
     heroku = HerokuClient(
         http,
         app=settings.heroku.app,
@@ -88,14 +100,19 @@ def build(
         max_retries=settings.heroku.max_retries,
         sleep=stopping.wait,  # a signal cuts a backoff short (and the retry is then refused)
         instance=instance,
+        budget=budget,
     )
     by_env: dict[str, Database] = {}
 
     def database_for(adapter: str) -> Database:
         env_name, url = settings.url_for(adapter)
         if env_name not in by_env:
-            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
-            stack.callback(by_env[env_name].close)
+            database = settings.database.model_copy(update={"url": url})
+            if shared is not None:
+                by_env[env_name] = shared.database(database)
+            else:
+                by_env[env_name] = Database(database, clock)
+                stack.callback(by_env[env_name].close)
         return by_env[env_name]
 
     try:
@@ -110,7 +127,8 @@ def build(
     keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
     leadership = None
     if lock:
-        leadership = Leadership(
+        make = shared.leadership if shared is not None else Leadership
+        leadership = make(
             settings.database,
             settings.heroku.app,
             lease_seconds=lease_seconds(settings),

@@ -191,3 +191,38 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: Any) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["simulate", *argv])
     assert exc.value.code == 2
+
+
+SEVERAL_APPS = """
+[defaults.daemon]
+interval_seconds = 10
+[defaults.process]
+adapter = "delayed_job"
+jobs_per_dyno = 1
+[[app]]
+name = "shop-production"
+[[app.process]]
+type = "worker"
+max_dynos = 2
+[[app]]
+name = "shop-staging"
+[[app.process]]
+type = "worker"
+max_dynos = 2
+min_dynos = 2
+"""
+
+
+def test_one_app_of_several_is_replayed_under_its_name(tmp_path: Path, capsys: Any) -> None:
+    path = write(tmp_path, "apps.toml", SEVERAL_APPS)
+    trace = write(tmp_path, "t.csv", "arrival_s,service_s\n1,1\n")
+    argv = ["--config", str(path), "--trace", str(trace), "--references", "none", "--json"]
+    code, out, _ = run(capsys, *argv, "--app", "shop-staging")
+    (staging,) = json.loads(out)["results"]
+    assert code == 0 and staging["source"] == f"{path} [shop-staging]"
+    _, out, _ = run(capsys, *argv, "--app", "shop-production")
+    (production,) = json.loads(out)["results"]
+    assert production["source"] == f"{path} [shop-production]"
+    assert staging != {**production, "source": staging["source"]}  # min_dynos 2 costs more
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "2 apps (shop-production, shop-staging); name one with --app" in err
