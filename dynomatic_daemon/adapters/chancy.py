@@ -47,7 +47,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {queues} are table identifiers. "state IN ('pending', 'retrying')" is the fetch
@@ -61,7 +68,7 @@ found(q, depth) AS (
     (SELECT queue, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue LIMIT 1)
     UNION ALL
     SELECT (SELECT queue FROM {jobs} WHERE queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 queues(name, paused) AS (
     SELECT n.name, EXISTS (SELECT 1 FROM {queues} d
@@ -70,7 +77,7 @@ queues(name, paused) AS (
     FROM (
         SELECT unnest(%(names)s::text[])
         UNION SELECT q FROM found WHERE q IS NOT NULL
-        UNION (SELECT name FROM {queues} WHERE %(discover)s ORDER BY name LIMIT %(max_queues)s)
+        UNION (SELECT name FROM {queues} WHERE %(discover)s ORDER BY name)
     ) n(name)
 ),
 -- (state, attempts) pairs of each unpaused queue's waiting jobs, by skip scan; rows with a NULL
@@ -112,7 +119,7 @@ groups(queue, st, a, s, p, depth) AS (
     WHERE g.depth < %(max_groups)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -147,7 +154,6 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-MAX_DISCOVERED_QUEUES = 500
 # Groups of equal (scheduled_at, priority) looked at per (state, attempts) pair (see above).
 MAX_GROUPS = 20
 
@@ -202,15 +208,11 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "max_groups": MAX_GROUPS,
             "cap": cap,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)
 
 

@@ -35,7 +35,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier; a queue named "default" also owns NULL-queue rows. Two plans in
@@ -63,7 +70,7 @@ found(q, depth) AS (
     UNION ALL
     SELECT (SELECT queue FROM {t}
              WHERE failed_at IS NULL AND queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 names(name) AS (
     SELECT unnest(%(names)s::text[])
@@ -107,7 +114,7 @@ found_rows AS (
   WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_utc - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_utc) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN found_rows x ON true
@@ -152,7 +159,6 @@ QUERY = READ_SQL.replace(
     "{probe_named}", PROBE.format(match="d.queue = k.q", key="k.q IS NOT NULL")
 ).replace("{probe_null}", PROBE.format(match="d.queue IS NULL", key="k.q IS NULL"))
 
-MAX_DISCOVERED_QUEUES = 500
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('run_at', 'locked_at', 'failed_at', 'handler'))
@@ -186,17 +192,12 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
             "schema": self.options.schema_name,
             "table": self.options.table,
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "max_run_time": f"{self.options.max_run_time_seconds} seconds",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -44,7 +44,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -94,7 +101,7 @@ names(name) AS (
 )
 SELECT c.db_now, n.name,
        CASE WHEN n.name = %(queue)s THEN p.ready ELSE 0 END,
-       o.oldest, EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age,
+       o.oldest, (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM o.oldest))::float8 AS age,
        CASE WHEN n.name = %(queue)s THEN p.running ELSE 0 END
 FROM clock c CROSS JOIN parts p
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
@@ -158,8 +165,7 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
+            **selection(selectors),
             "queue": QUEUE,
             "cap": cap,
             "timeout": self.options.server_timeout_seconds,
@@ -167,7 +173,5 @@ class Reader:
             "lead0": "state",
             "lead1": "scheduledat",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -38,7 +38,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "status = 'queued'" matches the partial indexes' predicate.
@@ -55,7 +62,7 @@ found(q, depth) AS (
     SELECT (SELECT entrypoint FROM {t}
              WHERE status = 'queued' AND entrypoint > found.q ORDER BY entrypoint LIMIT 1),
            depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 -- every picked job once: running, and stale (taken again by the next dequeue)
 picked AS MATERIALIZED (
@@ -76,7 +83,7 @@ names(name) AS (
     UNION SELECT entrypoint FROM picked WHERE %(discover)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -104,7 +111,6 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-MAX_DISCOVERED_QUEUES = 500
 
 DETECT_SQL = """
 WITH t AS (
@@ -162,15 +168,10 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "heartbeat_timeout": f"{self.options.heartbeat_timeout_seconds} seconds",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -57,7 +57,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {events} are table identifiers. Lock-free jobs skip the lock subqueries through the
@@ -88,7 +95,7 @@ found(q, depth) AS (
     UNION ALL
     SELECT (SELECT queue_name::text FROM {jobs}
              WHERE queue_name > found.q ORDER BY queue_name LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 names(name) AS (
     SELECT unnest(%(names)s::text[])
@@ -99,7 +106,7 @@ running(name, jobs) AS MATERIALIZED (
     SELECT queue_name::text, count(*) FROM {jobs} WHERE status = 'doing' GROUP BY queue_name
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -135,7 +142,6 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-MAX_DISCOVERED_QUEUES = 500
 ELIGIBLE_CANDIDATES = 10
 
 DETECT_SQL = """
@@ -196,15 +202,10 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "candidates": ELIGIBLE_CANDIDATES,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

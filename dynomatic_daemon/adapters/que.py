@@ -51,7 +51,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t}: the table; {version}: "AND j.job_schema_version = (SELECT v FROM ver)" where the column
@@ -95,7 +95,7 @@ found(q, depth) AS (
     SELECT (SELECT j.queue FROM {t} j
              WHERE j.finished_at IS NULL AND j.expired_at IS NULL {version} AND j.queue > found.q
              ORDER BY j.queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 names(name) AS (
     SELECT unnest(%(names)s::text[])
@@ -114,7 +114,7 @@ prio(name, p) AS (
     FROM prio WHERE prio.p IS NOT NULL
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -157,7 +157,6 @@ GROUP BY c.oid
 """
 
 TABLE = "que_jobs"
-MAX_DISCOVERED_QUEUES = 500
 
 
 class Options(AdapterOptions):
@@ -207,19 +206,14 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
             "schema": self.options.schema_name,
             "table": TABLE,
             "job_schema_version": self.options.job_schema_version,
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         if self._has_version_column is None:  # settled once the table is there
             self._has_version_column = _has_version_column(conn, self.options)
-        with conn.cursor() as cur:
-            cur.execute(self._queries[bool(self._has_version_column)], params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._queries[bool(self._has_version_column)], params)
         return reading(self.name, rows, cap)

@@ -51,7 +51,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "locked_at IS NULL" is the predicate of both qc indexes.
@@ -80,7 +87,7 @@ found(q, depth) AS (
     SELECT (SELECT j.q_name FROM {t} j
              WHERE j.locked_at IS NULL AND j.q_name > found.q ORDER BY j.q_name LIMIT 1),
            depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 names(name) AS (
     SELECT unnest(%(names)s::text[])
@@ -88,7 +95,7 @@ names(name) AS (
     UNION SELECT q_name FROM held WHERE %(discover)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -108,7 +115,6 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-MAX_DISCOVERED_QUEUES = 500
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('q_name', 'method', 'args', 'locked_at',
@@ -144,14 +150,9 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)
