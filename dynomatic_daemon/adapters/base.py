@@ -64,19 +64,21 @@ def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
     }
 
 
-def skip_scan(table: str, column: str, where: str = "true") -> str:
-    """The ``found(q, depth)`` CTE: the distinct non-NULL ``column`` values of rows matching
-    ``where`` (unqualified columns of ``table``), one index probe each, when ``%(discover)s``.
+def skip_scan(table: str, column: str, where: str = "true", first: str = "true") -> str:
+    """The ``found(q)`` CTE: the distinct non-NULL ``column`` values of the rows of ``table``
+    matching ``where`` (unqualified columns), one index descent each, when ``%(discover)s``
+    (and ``first``, a condition checked once) holds.
 
-    There is no limit on how many it finds: a limit would hide the ready work of the queues past
-    it (issue 10). Each probe is one descent of an index leading with ``column``, so the cost
-    grows with the number of queues, never with the number of rows."""
-    return f"""found(q, depth) AS (
-    (SELECT {column}, 1 FROM {table}
-      WHERE %(discover)s AND ({where}) AND {column} IS NOT NULL ORDER BY {column} LIMIT 1)
+    There is no limit on how many it finds: a limit hid the ready work of the queues past it
+    (issue 10). Each step is one descent of an index leading with ``column``, so the cost grows
+    with the number of queues, never with the number of rows."""
+    return f"""found(q) AS (
+    (SELECT {column} FROM {table}
+      WHERE %(discover)s AND {first} AND {where} AND {column} IS NOT NULL
+      ORDER BY {column} LIMIT 1)
     UNION ALL
     SELECT (SELECT {column} FROM {table}
-             WHERE ({where}) AND {column} > found.q ORDER BY {column} LIMIT 1), depth + 1
+             WHERE {where} AND {column} > found.q ORDER BY {column} LIMIT 1)
     FROM found WHERE found.q IS NOT NULL
 )"""
 

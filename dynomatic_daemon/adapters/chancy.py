@@ -54,22 +54,21 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {queues} are table identifiers. "state IN ('pending', 'retrying')" is the fetch
 # index's predicate, spelled out in every probe (next to an equality on state where there is
 # one) so that PostgreSQL can prove the partial index applies.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- every queue with a job row in any state, by skip scan over the (queue, state) index
-found(q, depth) AS (
-    (SELECT queue, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue FROM {jobs} WHERE queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{jobs}", "queue")
+    + """,
 queues(name, paused) AS (
     SELECT n.name, EXISTS (SELECT 1 FROM {queues} d
         WHERE d.name = n.name AND d.state = 'paused'
@@ -153,6 +152,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 # Groups of equal (scheduled_at, priority) looked at per (state, attempts) pair (see above).
 MAX_GROUPS = 20

@@ -42,6 +42,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -49,7 +50,8 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # one statement, and a one-time filter runs only one: with an index leading (queue, locked_at),
 # per-queue probes that stop at the cap; without it, a single pass over the table, since no plan
 # the stock indexes allow can avoid reading every locked row, and one pass beats one per queue.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc),
 indexed AS (
@@ -63,15 +65,9 @@ indexed AS (
           AND q.attname = 'queue' AND l.attname = 'locked_at') AS yes
 ),
 -- queue names by skip scan over the (queue, ...) index; bounded in depth
-found(q, depth) AS (
-    (SELECT queue, 1 FROM {t}
-      WHERE %(discover)s AND (SELECT yes FROM indexed) AND failed_at IS NULL
-        AND queue IS NOT NULL ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue FROM {t}
-             WHERE failed_at IS NULL AND queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue", "failed_at IS NULL", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -120,6 +116,7 @@ FROM clock c
 LEFT JOIN found_rows x ON true
 ORDER BY x.name
 """
+)
 
 # One queue's probes, each an ordered range of the recommended index. {match} is written out
 # twice (a queue value, the NULL queue) rather than as one OR, which would force bitmap scans.

@@ -65,32 +65,28 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} is the good_jobs table, {now} the clock in the columns' own type; {per_queue} the
 # layout's CTEs and lateral join, which see n (the queue name) and c (the clock).
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, {now} AS now_ts),
 -- queue names by skip scan over (queue_name, scheduled_at) WHERE finished_at IS NULL
-found(q, depth) AS (
-    (SELECT queue_name, 1 FROM {jobs}
-      WHERE %(discover)s AND finished_at IS NULL AND queue_name IS NOT NULL
-      ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM {jobs}
-             WHERE finished_at IS NULL AND queue_name > found.q ORDER BY queue_name LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{jobs}", "queue_name", "finished_at IS NULL")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL
 ),
 {per_queue}
 ORDER BY x.name
 """
+)
 
 # Rows of queue n.name due by scheduled_at, walked in the order of the library's partial index
 # (queue_name, scheduled_at) WHERE finished_at IS NULL so that the walk stops after cap rows.

@@ -45,25 +45,21 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "status = 'queued'" matches the partial indexes' predicate.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (
     SELECT now() AS db_now, now() - %(heartbeat_timeout)s::interval AS stale_before
 ),
 -- entrypoints of queued jobs by skip scan, only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT entrypoint, 1 FROM {t}
-      WHERE %(discover)s AND status = 'queued' ORDER BY entrypoint LIMIT 1)
-    UNION ALL
-    SELECT (SELECT entrypoint FROM {t}
-             WHERE status = 'queued' AND entrypoint > found.q ORDER BY entrypoint LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "entrypoint", "status = 'queued'")
+    + """,
 -- every picked job once: running, and stale (taken again by the next dequeue)
 picked AS MATERIALIZED (
     SELECT p.entrypoint,
@@ -110,6 +106,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 
 DETECT_SQL = """

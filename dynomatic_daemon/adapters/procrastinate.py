@@ -64,6 +64,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -78,7 +79,8 @@ UNBLOCKED = """(j.lock IS NULL OR (
                             AND (other.priority > j.priority
                                  OR (other.priority = j.priority AND other.id < j.id)))))"""
 
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- distinct priorities of todo jobs, by skip scan over (priority DESC, id) WHERE status = 'todo'
@@ -90,13 +92,9 @@ prio(p) AS (
     FROM prio WHERE prio.p IS NOT NULL
 ),
 -- queue names by skip scan over (queue_name), only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT queue_name::text, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name::text FROM {jobs}
-             WHERE queue_name > found.q ORDER BY queue_name LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{jobs}", "queue_name")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -141,6 +139,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 ELIGIBLE_CANDIDATES = 10
 

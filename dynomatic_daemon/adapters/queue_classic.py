@@ -58,11 +58,13 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "locked_at IS NULL" is the predicate of both qc indexes.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- every backend of the cluster, as in qc's own test (pids are cluster-wide)
@@ -80,15 +82,9 @@ held AS MATERIALIZED (
     GROUP BY h.q_name
 ),
 -- queue names by skip scan over (q_name, id), only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT j.q_name, 1 FROM {t} j
-      WHERE %(discover)s AND j.locked_at IS NULL ORDER BY j.q_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.q_name FROM {t} j
-             WHERE j.locked_at IS NULL AND j.q_name > found.q ORDER BY j.q_name LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "q_name", "locked_at IS NULL")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -114,6 +110,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 
 DETECT_SQL = """

@@ -56,20 +56,18 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc),
 -- every queue with a job row (ready, scheduled, claimed, failed, finished), by skip scan
-found(q, depth) AS (
-    (SELECT queue_name, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM {jobs} WHERE queue_name > found.q
-             ORDER BY queue_name LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{jobs}", "queue_name")
+    + """,
 queues(name, paused) AS (
     SELECT n.name, EXISTS (SELECT 1 FROM {pauses} p WHERE p.queue_name = n.name)
     FROM (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL) n(name)
@@ -126,6 +124,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 # Lowest job ids looked at per priority when searching for the oldest ready row (see above).
 CANDIDATES = 100
