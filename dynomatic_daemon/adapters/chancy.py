@@ -159,15 +159,15 @@ MAX_GROUPS = 20
 
 DETECT_SQL = """
 SELECT
-  (SELECT count(*) FROM information_schema.columns
-    WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(jobs)s
-      AND column_name IN ('queue', 'func', 'state', 'attempts', 'max_attempts', 'scheduled_at')),
+  ARRAY(SELECT column_name::text FROM information_schema.columns
+    WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(jobs)s),
   EXISTS (SELECT 1 FROM information_schema.columns
     WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(queues)s
       AND column_name = 'resume_at'),
   EXISTS (SELECT 1 FROM information_schema.tables
     WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(versions)s)
 """
+JOBS_COLUMNS = ("queue", "func", "state", "attempts", "max_attempts", "scheduled_at")
 VERSION_SQL = "SELECT max(version) FROM {} WHERE version_of = 'chancy'"
 
 
@@ -183,7 +183,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
         "versions": options.prefix + "schema_version",
     }
     row = conn.execute(DETECT_SQL, {"schema": options.schema_name, **names}).fetchone()
-    if row is None or int(row[0]) < 6 or not row[1]:
+    if row is None or not set(JOBS_COLUMNS) <= set(row[0]) or not row[1]:
         return None  # not chancy, or older than schema v4 (no queues.resume_at)
     version = "version unknown"
     if row[2]:

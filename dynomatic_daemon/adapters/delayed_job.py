@@ -43,6 +43,7 @@ from dynomatic_daemon.adapters.base import (
     reading,
     selection,
     skip_scan,
+    table_columns,
 )
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -157,11 +158,8 @@ QUERY = READ_SQL.replace(
 ).replace("{probe_null}", PROBE.format(match="d.queue IS NULL", key="k.q IS NULL"))
 
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('run_at', 'locked_at', 'failed_at', 'handler'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+# the columns every delayed_job table has and the reads use (handler: what tells it from others)
+REQUIRED_COLUMNS = ("queue", "run_at", "locked_at", "failed_at", "handler")
 
 
 class Options(AdapterOptions):
@@ -171,9 +169,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or row[0] < 4:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} with run_at, locked_at, failed_at, handler"

@@ -45,6 +45,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    table_columns,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -107,11 +108,7 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('key', 'payload', 'lock'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+REQUIRED_COLUMNS = ("key", "payload", "lock")
 
 INDEX_SQL = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} ("key", "lock")'
 
@@ -126,9 +123,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 3:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} (django-q ORM broker: key, payload, lock)"

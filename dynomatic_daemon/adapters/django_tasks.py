@@ -153,9 +153,9 @@ BACKEND_FILTER = "AND j.backend_name = %(backend)s"
 SENTINEL_FROM = "timestamptz '9998-12-31 00:00:00+00'"
 SENTINEL_TO = "timestamptz '9999-01-02 00:00:00+00'"
 
+REQUIRED_COLUMNS = ("status", "queue_name", "backend_name", "enqueued_at", "task_path", "priority")
 DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('status', 'queue_name', 'backend_name',
-                                             'enqueued_at', 'task_path', 'priority')),
+SELECT array_agg(column_name::text),
        bool_or(column_name = 'run_after' AND is_nullable = 'NO'),
        bool_or(column_name = 'status' AND character_maximum_length = 10)
 FROM information_schema.columns
@@ -178,7 +178,7 @@ class Options(AdapterOptions):
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     params = {"table": options.table, "schema": options.schema_name}
     row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 6 or not row[1]:
+    if row is None or row[0] is None or not set(REQUIRED_COLUMNS) <= set(row[0]) or not row[1]:
         return None  # absent, or the pre-0.8 layout (nullable run_after) this does not read
     layout = "django-tasks-db layout" if row[2] else "django-tasks 0.8-0.11 layout"
     where = f"{options.schema_name or 'current schema'}.{options.table}"

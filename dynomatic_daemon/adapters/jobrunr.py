@@ -51,6 +51,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    table_columns,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -114,12 +115,7 @@ LEFT JOIN LATERAL (
 ORDER BY n.name
 """
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('state', 'updatedat', 'scheduledat', 'jobasjson',
-                                             'jobsignature'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+REQUIRED_COLUMNS = ("state", "updatedat", "scheduledat", "jobasjson", "jobsignature")
 
 INDEX_SQL = "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (state, scheduledat)"
 
@@ -137,9 +133,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 5:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} with state, updatedAt, scheduledAt"

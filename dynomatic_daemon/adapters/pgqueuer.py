@@ -109,6 +109,7 @@ ORDER BY x.name
 )
 
 
+REQUIRED_COLUMNS = ("entrypoint", "status", "created", "execute_after", "heartbeat", "priority")
 DETECT_SQL = """
 WITH t AS (
     SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -116,8 +117,7 @@ WITH t AS (
                                    ELSE format('%%I.%%I', %(schema)s, %(table)s) END)
 )
 SELECT t.nspname,
-       count(*) FILTER (WHERE a.attname IN ('entrypoint', 'status', 'created', 'execute_after',
-                                            'heartbeat', 'priority')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'status' AND EXISTS (
            SELECT 1 FROM pg_enum e WHERE e.enumtypid = a.atttypid AND e.enumlabel = 'failed')),
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid
@@ -142,7 +142,7 @@ class Options(AdapterOptions):
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     params = {"schema": options.schema_name, "table": options.queue_table}
     row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[1]) < 6:
+    if row is None or not set(REQUIRED_COLUMNS) <= set(row[1]):
         return None
     schema, _columns, has_failed, has_entrypoint_index = row
     if not has_failed:

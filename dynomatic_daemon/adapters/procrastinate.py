@@ -143,6 +143,7 @@ ORDER BY x.name
 
 ELIGIBLE_CANDIDATES = 10
 
+REQUIRED_COLUMNS = ("queue_name", "priority", "lock", "status", "scheduled_at")
 DETECT_SQL = """
 WITH jobs AS (
     SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -150,8 +151,7 @@ WITH jobs AS (
                                    ELSE format('%%I.procrastinate_jobs', %(schema)s) END)
 )
 SELECT jobs.nspname,
-       count(*) FILTER (WHERE a.attname IN ('queue_name', 'priority', 'lock', 'status',
-                                            'scheduled_at')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'abort_requested'),
        bool_or(a.attname = 'worker_id'),
        to_regclass(format('%%I.procrastinate_events', jobs.nspname)) IS NOT NULL,
@@ -174,7 +174,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     if row is None:
         return None
     schema, columns, has_abort_flag, has_workers, has_events, has_retried = row
-    if int(columns) < 5 or not has_events:
+    if not set(REQUIRED_COLUMNS) <= set(columns) or not has_events:
         return None
     if has_retried:
         layout = "3.4+ layout"

@@ -143,10 +143,19 @@ ORDER BY x.name
 
 VERSION_FILTER = "AND j.job_schema_version = (SELECT v FROM ver)"
 
+REQUIRED_COLUMNS = (
+    "id",
+    "queue",
+    "priority",
+    "run_at",
+    "job_class",
+    "error_count",
+    "finished_at",
+    "expired_at",
+)
 DETECT_SQL = """
 SELECT obj_description(c.oid, 'pg_class'),
-       count(*) FILTER (WHERE a.attname IN ('id', 'queue', 'priority', 'run_at', 'job_class',
-                                            'error_count', 'finished_at', 'expired_at')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'job_schema_version'),
        bool_or(a.attname = 'kwargs')
 FROM pg_class c
@@ -176,7 +185,7 @@ def _has_version_column(conn: psycopg.Connection[Any], options: Options) -> bool
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     row = _table_facts(conn, options)
-    if row is None or int(row[1]) < 8:
+    if row is None or not set(REQUIRED_COLUMNS) <= set(row[1]):
         return None
     comment, _, has_version, has_kwargs = row
     if isinstance(comment, str) and comment.strip().isdigit():

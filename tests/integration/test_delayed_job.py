@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dynomatic_daemon.adapters.delayed_job import Options, Reader
+from dynomatic_daemon.adapters.delayed_job import Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
@@ -207,3 +207,50 @@ def test_schema_and_table_names_are_identifiers_not_sql(dj: psycopg.Connection[A
     found = read(dj, schema="odd; schema", table='jobs"x')
     assert found["q'; DROP TABLE delayed_jobs; --"].ready == 1
     assert dj.execute("SELECT count(*) FROM delayed_jobs").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("column", ["queue", "run_at", "locked_at", "failed_at", "handler"])
+def test_detect_needs_every_column_the_reads_use(
+    pg_conn: psycopg.Connection[Any], column: str
+) -> None:
+    pg_conn.execute(FIXTURE.read_text())
+    assert detect(pg_conn, Options()) == (
+        "table current schema.delayed_jobs with run_at, locked_at, failed_at, handler"
+    )
+    pg_conn.execute(f"ALTER TABLE delayed_jobs DROP COLUMN {column}")
+    assert detect(pg_conn, Options()) is None
+
+
+def test_a_queue_holding_only_failed_jobs_is_not_discovered(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue="graveyard", failed=True, count=2)
+    add(dj, queue=None, failed=True)  # only failed NULL-queue rows: no "default" either
+    add(dj, queue="live", count=1)
+    assert read(dj).keys() == {"live"}
+
+
+def test_a_failed_lock_is_not_running(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue="q", locked_ago=10, failed=True)
+    add(dj, queue="q", locked_ago=10)
+    assert read(dj, [QueueSelector(("q",))])["q"].running == 1
+
+
+def test_the_oldest_of_unlocked_and_stale_jobs_is_the_older_of_both(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, queue="q", run_in=-100)  # unlocked
+    add(dj, queue="q", run_in=-9 * 3600, locked_ago=5 * 3600)  # stale lock, older
+    add(dj, queue="r", run_in=-9 * 3600)  # unlocked, older
+    add(dj, queue="r", run_in=-100, locked_ago=5 * 3600)  # stale lock
+    found = read(dj)
+    for name in ("q", "r"):
+        age = found[name].oldest_ready_age_seconds
+        assert age is not None and 9 * 3600 - 5 <= age < 9 * 3600 + 60, name
+
+
+def test_a_named_queue_and_a_wildcard_together_report_each_queue_once(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, queue="mailers", count=2)
+    add(dj, queue="reports", count=1)
+    found = read(dj, [QueueSelector(("mailers",)), QueueSelector(None)])
+    assert {k: v.ready for k, v in found.items()} == {"mailers": 2, "reports": 1}
