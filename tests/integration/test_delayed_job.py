@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from dynomatic_daemon.adapters.delayed_job import Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
@@ -254,3 +255,55 @@ def test_a_named_queue_and_a_wildcard_together_report_each_queue_once(
     add(dj, queue="reports", count=1)
     found = read(dj, [QueueSelector(("mailers",)), QueueSelector(None)])
     assert {k: v.ready for k, v in found.items()} == {"mailers": 2, "reports": 1}
+
+
+def test_the_boundaries_are_delayed_jobs_own(dj: psycopg.Connection[Any]) -> None:
+    """Inside one transaction now() stands still, so rows can sit exactly on each boundary:
+    delayed_job runs a job whose ``run_at <= now`` and takes a lock over when
+    ``locked_at < now - max_run_time`` (so a lock exactly that old is still its worker's)."""
+    with dj.transaction():
+        add(dj, queue="due", run_in=0)  # due exactly now: ready
+        add(dj, queue="edge", run_in=-5 * 3600, locked_ago=4 * 3600)  # lock exactly 4 h old
+        add(dj, queue="edge", run_in=-5 * 3600, locked_ago=4 * 3600 + 1)  # 1 s past: stale
+        found = read(dj)
+    assert (found["due"].ready, found["due"].running) == (1, 0)
+    assert found["due"].oldest_ready_age_seconds == 0
+    assert (found["edge"].ready, found["edge"].running) == (1, 1)
+
+
+def _probes_ran(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a read takes the per-queue probe plan: its queue discovery (the statement's one
+    recursive union) runs, which the single-pass plan skips."""
+    params = {
+        "schema": None,
+        "table": "delayed_jobs",
+        "names": [],
+        "discover": True,
+        "cap": 10,
+        "max_run_time": "4 hours",
+    }
+    explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+    rows = conn.execute(explain + Reader(Options())._query, params).fetchall()
+    [union] = [r[0] for r in rows if "Recursive Union" in r[0]]
+    return "never executed" not in union
+
+
+@pytest.mark.parametrize(
+    ("index", "probes"),
+    [
+        (None, False),
+        ("(queue, locked_at, run_at) WHERE failed_at IS NULL", True),
+        ("(queue, locked_at)", True),
+        ("(run_at, locked_at)", False),  # locked_at second, but queue does not lead
+        ("(queue, run_at)", False),  # queue leads, but locked_at is not second
+        ("(locked_at, queue)", False),
+    ],
+)
+def test_only_an_index_leading_with_queue_then_locked_at_switches_to_probes(
+    pg_conn: psycopg.Connection[Any], index: str | None, probes: bool
+) -> None:
+    pg_conn.execute(FIXTURE.read_text())
+    if index is not None:
+        pg_conn.execute(f"CREATE INDEX for_test ON delayed_jobs {index}")
+    add(pg_conn, queue="q")
+    assert _probes_ran(pg_conn) is probes
