@@ -244,14 +244,22 @@ def test_the_boundaries_are_delayed_jobs_own(dj: psycopg.Connection[Any]) -> Non
     """Inside one transaction now() stands still, so rows can sit exactly on each boundary:
     delayed_job runs a job whose ``run_at <= now`` and takes a lock over when
     ``locked_at < now - max_run_time`` (so a lock exactly that old is still its worker's)."""
+    hours = 3600
     with dj.transaction():
         add(dj, queue="due", run_in=0)  # due exactly now: ready
-        add(dj, queue="edge", run_in=-5 * 3600, locked_ago=4 * 3600)  # lock exactly 4 h old
-        add(dj, queue="edge", run_in=-5 * 3600, locked_ago=4 * 3600 + 1)  # 1 s past: stale
+        add(dj, queue="due_stale", run_in=0, locked_ago=5 * hours)  # same, with a stale lock
+        add(dj, queue="edge", run_in=-9 * hours, locked_ago=4 * hours)  # lock exactly 4 h old
+        add(dj, queue="edge", run_in=-5 * hours, locked_ago=4 * hours + 1)  # 1 s past: stale
+        add(dj, queue="stale", run_in=-3 * hours, locked_ago=5 * hours)
+        add(dj, queue="stale", run_in=-2 * hours, locked_ago=5 * hours)
         found = read(dj)
-    assert (found["due"].ready, found["due"].running) == (1, 0)
-    assert found["due"].oldest_ready_age_seconds == 0
-    assert (found["edge"].ready, found["edge"].running) == (1, 1)
+    got = {n: (q.ready, q.running, q.oldest_ready_age_seconds) for n, q in found.items()}
+    assert got == {
+        "due": (1, 0, 0),
+        "due_stale": (1, 0, 0),
+        "edge": (1, 1, 5 * hours),
+        "stale": (2, 0, 3 * hours),
+    }
 
 
 def _probes_ran(conn: psycopg.Connection[Any]) -> bool:
