@@ -65,7 +65,7 @@ indexed AS (
                                               %(table)s::text))
           AND q.attname = 'queue' AND l.attname = 'locked_at') AS yes
 ),
--- queue names by skip scan over the (queue, ...) index; bounded in depth
+-- queue names by skip scan over the (queue, ...) index, when that index exists
 """
     + skip_scan("{t}", "queue", "failed_at IS NULL", first="(SELECT yes FROM indexed)")
     + """,

@@ -11,7 +11,7 @@ Storage contract
 - Running ("in flight"): ``vt > now() AND read_ct > 0``, read and still invisible. Excluded:
   delayed sends not yet visible (``read_ct = 0``).
 - Eligible time: ``vt`` (the send time, or when the delay or visibility timeout ended).
-- Queues found: every row of ``pgmq.meta``, at most 500.
+- Queues found: every row of ``pgmq.meta`` (no limit: each is one more part of the statement).
 
 One round trip per tick: the statement names each queue table, so it is built from the queue list,
 which the Reader keeps and re-reads from ``pgmq.meta`` at most every 60 seconds (and at once when a
