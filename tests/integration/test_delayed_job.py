@@ -202,7 +202,19 @@ def test_detect_needs_every_column_the_reads_use(
         "table current schema.delayed_jobs with run_at, locked_at, failed_at, handler"
     )
     pg_conn.execute(f"ALTER TABLE delayed_jobs DROP COLUMN {column}")
+    # another table of the schema having the column does not make up for it
+    pg_conn.execute(f"CREATE TABLE other_jobs ({column} text)")
     assert detect(pg_conn, Options()) is None
+
+
+def test_detect_takes_a_table_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE delayed_jobs (queue text, run_at timestamp, locked_at timestamp,"
+        " failed_at timestamp, handler text)"
+    )
+    assert detect(pg_conn, Options()) is not None
 
 
 def test_a_queue_holding_only_failed_jobs_is_not_discovered(dj: psycopg.Connection[Any]) -> None:
