@@ -229,3 +229,29 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute("CREATE SCHEMA pgmq; CREATE TABLE pgmq.meta (queue_name text)")
     assert detect(pg_conn, Options()) is None
+
+
+def test_the_boundaries_are_pgmqs_own(mq: psycopg.Connection[Any]) -> None:
+    """Inside one transaction now() stands still, so messages can sit exactly on ``vt = now``,
+    which pgmq.read takes (``vt <= now``): ready, not in flight."""
+    with mq.transaction():
+        send(mq, "fresh", vt_in=0, enqueued_in=0)
+        send(mq, "again", vt_in=0, read_ct=1, enqueued_in=-30)
+        found = read(mq)
+    got = {n: (q.ready, q.running, q.oldest_ready_age_seconds) for n, q in found.items()}
+    assert got == {"fresh": (1, 0, 0.0), "again": (1, 0, 0.0)}
+
+
+def test_the_queue_list_is_read_again_after_a_minute(
+    mq: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(pgmq.time, "monotonic", lambda: clock[0])
+    reader = Reader(Options())
+    send(mq, "first")
+    assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first"]
+    send(mq, "second")
+    clock[0] += 59.9
+    assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first"]
+    clock[0] += 0.1
+    assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first", "second"]
