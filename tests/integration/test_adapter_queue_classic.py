@@ -242,3 +242,15 @@ def test_detect_finds_nothing_in_an_empty_database_or_another_librarys_tables(
     assert detect(pg_conn, Options(table="que_jobs")) is None
     pg_conn.execute((FIXTURES / "queue_classic.sql").read_text())
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+def test_the_boundaries_are_qcs_own(qc: psycopg.Connection[Any]) -> None:
+    """Inside one transaction now() stands still: a job scheduled exactly now is one qc's lock
+    takes (``scheduled_at <= now()``), whether it was never locked or its worker died."""
+    with qc.transaction():
+        add(qc, queue="fresh", run_in=0)
+        lock(qc, add(qc, queue="orphan", run_in=0), locked_by=DEAD_PID)
+        add(qc, queue="orphan", run_in=+1)  # a microsecond would do; one second is clearer
+        found = read(qc)
+    got = {n: (q.ready, q.running, q.oldest_ready_age_seconds) for n, q in found.items()}
+    assert got == {"fresh": (1, 0, 0.0), "orphan": (1, 0, 0.0)}
