@@ -251,7 +251,16 @@ def test_the_queue_list_is_read_again_after_a_minute(
     send(mq, "first")
     assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first"]
     send(mq, "second")
-    clock[0] += 59.9
+    clock[0] += 59.5
     assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first"]
-    clock[0] += 0.1
+    clock[0] += 0.5  # exactly a minute
     assert [q.queue for q in reader.read(mq, EVERY, 10).queues] == ["first", "second"]
+
+
+def test_a_named_queue_and_a_wildcard_together_find_every_queue(
+    mq: psycopg.Connection[Any],
+) -> None:
+    send(mq, "named")
+    send(mq, "other", count=2)
+    found = read(mq, [QueueSelector(("named",)), QueueSelector(None)])
+    assert {k: v.ready for k, v in found.items()} == {"named": 1, "other": 2}
