@@ -75,7 +75,7 @@ held AS MATERIALIZED (
            count(*) FILTER (WHERE NOT h.dead) AS running,
            count(*) FILTER (WHERE h.dead AND h.scheduled_at <= now()) AS orphaned,
            min(h.scheduled_at) FILTER (WHERE h.dead AND h.scheduled_at <= now()) AS oldest_orphan
-    -- qc's own dead-worker test: locked_by NOT IN (SELECT pid FROM pg_stat_activity)
+    -- qc's own dead-worker test: a locked_by not among pg_stat_activity's pids
     FROM (SELECT j.q_name, j.scheduled_at, j.locked_by IS NOT NULL AND a.pid IS NULL AS dead
           FROM {t} j LEFT JOIN alive a ON a.pid = j.locked_by
           WHERE j.locked_at IS NOT NULL) h
@@ -97,7 +97,7 @@ FROM clock c
 LEFT JOIN LATERAL (
   SELECT n.name,
     -- in scheduled_at order: a walk of (scheduled_at, id) that stops at cap, where a plain
-    -- LIMIT lets the planner pick a seq scan that reads the whole table for a small queue
+    -- limit lets the planner pick a seq scan that reads the whole table for a small queue
     (SELECT count(*) FROM (SELECT 1 FROM {t} j
       WHERE j.q_name = n.name AND j.locked_at IS NULL AND j.scheduled_at <= c.db_now
       ORDER BY j.scheduled_at LIMIT %(cap)s) s) + COALESCE(h.orphaned, 0) AS ready,

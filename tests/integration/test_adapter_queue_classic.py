@@ -254,3 +254,13 @@ def test_the_boundaries_are_qcs_own(qc: psycopg.Connection[Any]) -> None:
         found = read(qc)
     got = {n: (q.ready, q.running, q.oldest_ready_age_seconds) for n, q in found.items()}
     assert got == {"fresh": (1, 0, 0.0), "orphan": (1, 0, 0.0)}
+
+
+def test_the_oldest_of_several_orphans_is_the_earliest_scheduled(
+    qc: psycopg.Connection[Any],
+) -> None:
+    lock(qc, add(qc, run_in=-900), locked_by=DEAD_PID)
+    lock(qc, add(qc, run_in=-300), locked_by=DEAD_PID)
+    q = read(qc)["default"]
+    assert (q.ready, q.running) == (2, 0)
+    assert q.oldest_ready_age_seconds is not None and 899 <= q.oldest_ready_age_seconds < 910
