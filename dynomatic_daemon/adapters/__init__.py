@@ -13,7 +13,12 @@ Adding an adapter:
 2. Its name in ``catalog.NAMES``.
 3. A schema file under ``sandbox/schemas/`` (test fixture, benchmark table and demo table in one),
    written from the library's documented schema, with the library version in a header comment.
-4. An integration test with one case per job state, the cap, and a non-UTC session TimeZone.
+4. An integration test with one case per job state, and a ``Kit`` in
+   ``tests/integration/test_adapter_contract.py`` (how to add due and future jobs), which checks
+   what every adapter promises: discovery without a cap, the cap, any session TimeZone, the
+   database clock, a row whose time Python cannot hold. ``base.py`` has the shared pieces:
+   ``selection`` (the names/discover parameters), ``skip_scan`` (queue discovery), ``fetch``
+   (one statement, lenient about out-of-range times), ``table_columns`` (detection by name).
 5. A row in the README's library table.
 """
 

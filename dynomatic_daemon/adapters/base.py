@@ -10,12 +10,16 @@ An adapter module ``dynomatic_daemon/adapters/<name>.py`` exports:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.adapt import Loader
+from psycopg.types.datetime import TimestampLoader, TimestamptzLoader
 from pydantic import BaseModel, ConfigDict, Field
 
 from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
@@ -52,6 +56,86 @@ def qualified(schema: str | None, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name) if schema else sql.Identifier(name)
 
 
+def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
+    """The ``%(names)s`` and ``%(discover)s`` parameters every read statement takes."""
+    return {
+        "names": sorted({n for s in selectors for n in s.exact_names}),
+        "discover": any(s.needs_discovery for s in selectors),
+    }
+
+
+def skip_scan(table: str, column: str, where: str = "true", first: str = "true") -> str:
+    """The ``found(q)`` CTE: the distinct non-NULL ``column`` values of the rows of ``table``
+    matching ``where`` (unqualified columns), one index descent each, when ``%(discover)s``
+    (and ``first``, a condition checked once) holds.
+
+    There is no limit on how many it finds: a limit hid the ready work of the queues past it
+    (issue 10). Each step is one descent of an index leading with ``column``, so the cost grows
+    with the number of queues, never with the number of rows."""
+    return f"""found(q) AS (
+    (SELECT {column} FROM {table}
+      WHERE %(discover)s AND {first} AND {where} AND {column} IS NOT NULL
+      ORDER BY {column} LIMIT 1)
+    UNION ALL
+    SELECT (SELECT {column} FROM {table}
+             WHERE {where} AND {column} > found.q ORDER BY {column} LIMIT 1)
+    FROM found WHERE found.q IS NOT NULL
+)"""
+
+
+def fetch(
+    conn: psycopg.Connection[Any], query: sql.Composed, params: dict[str, Any] | None
+) -> list[tuple[Any, ...]]:
+    """Run one read statement. A time Python cannot hold (``-infinity``, a BC date, both of
+    which PostgreSQL stores) comes back as None rather than failing the whole read: one such
+    row must not hide every other queue's work (issue 10)."""
+    with conn.cursor() as cur:
+        cur.adapters.register_loader("timestamp", _LenientTimestamp)
+        cur.adapters.register_loader("timestamptz", _LenientTimestamptz)
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+class _Lenient(Loader):
+    """The stock loader, with None for a value it refuses (out of Python's datetime range)."""
+
+    stock: type[Loader]
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        self._stock = self.stock(oid, context)
+
+    def load(self, data: Buffer) -> Any:
+        try:
+            return self._stock.load(data)
+        except psycopg.DataError:
+            return None
+
+
+class _LenientTimestamp(_Lenient):
+    stock = TimestampLoader
+
+
+class _LenientTimestamptz(_Lenient):
+    stock = TimestamptzLoader
+
+
+def table_columns(
+    conn: psycopg.Connection[Any], schema: str | None, table: str, required: Iterable[str]
+) -> bool:
+    """Whether ``schema.table`` (``schema`` None: the current schema) has every named column:
+    detection by the columns a reader needs, not by how many of them there are."""
+    row = conn.execute(COLUMNS_SQL, {"schema": schema, "table": table}).fetchone()
+    return row is not None and set(required) <= set(row[0])
+
+
+COLUMNS_SQL = """
+SELECT ARRAY(SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = COALESCE(%(schema)s, current_schema())
+               AND table_name = %(table)s)
+"""
+
+
 def reading(adapter: str, rows: Sequence[tuple[Any, ...]], cap: int) -> QueueReading:
     """The reading from rows shaped ``db_now, queue, ready, oldest, age, running[, ...]``.
 
@@ -64,12 +148,14 @@ def reading(adapter: str, rows: Sequence[tuple[Any, ...]], cap: int) -> QueueRea
 
 def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
     _db_now, name, ready, oldest, age, running = row[:6]
+    # no age without a time it counts from (a time out of Python's range loads as None)
+    known = oldest is not None and age is not None and math.isfinite(age)
     return QueueStats(
         queue=str(name),
         ready=min(int(ready), cap),
         ready_capped=int(ready) >= cap,
         oldest_eligible_at=aware_utc(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
+        oldest_ready_age_seconds=max(0.0, float(age)) if known else None,
         running=None if running is None else int(running),
     )
 

@@ -47,22 +47,28 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {queues} are table identifiers. "state IN ('pending', 'retrying')" is the fetch
 # index's predicate, spelled out in every probe (next to an equality on state where there is
 # one) so that PostgreSQL can prove the partial index applies.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- every queue with a job row in any state, by skip scan over the (queue, state) index
-found(q, depth) AS (
-    (SELECT queue, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue FROM {jobs} WHERE queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{jobs}", "queue")
+    + """,
 queues(name, paused) AS (
     SELECT n.name, EXISTS (SELECT 1 FROM {queues} d
         WHERE d.name = n.name AND d.state = 'paused'
@@ -70,7 +76,7 @@ queues(name, paused) AS (
     FROM (
         SELECT unnest(%(names)s::text[])
         UNION SELECT q FROM found WHERE q IS NOT NULL
-        UNION (SELECT name FROM {queues} WHERE %(discover)s ORDER BY name LIMIT %(max_queues)s)
+        UNION (SELECT name FROM {queues} WHERE %(discover)s ORDER BY name)
     ) n(name)
 ),
 -- (state, attempts) pairs of each unpaused queue's waiting jobs, by skip scan; rows with a NULL
@@ -112,7 +118,7 @@ groups(queue, st, a, s, p, depth) AS (
     WHERE g.depth < %(max_groups)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -146,22 +152,22 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
-MAX_DISCOVERED_QUEUES = 500
 # Groups of equal (scheduled_at, priority) looked at per (state, attempts) pair (see above).
 MAX_GROUPS = 20
 
 DETECT_SQL = """
 SELECT
-  (SELECT count(*) FROM information_schema.columns
-    WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(jobs)s
-      AND column_name IN ('queue', 'func', 'state', 'attempts', 'max_attempts', 'scheduled_at')),
+  ARRAY(SELECT column_name::text FROM information_schema.columns
+    WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(jobs)s),
   EXISTS (SELECT 1 FROM information_schema.columns
     WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(queues)s
       AND column_name = 'resume_at'),
   EXISTS (SELECT 1 FROM information_schema.tables
     WHERE table_schema = COALESCE(%(schema)s, current_schema()) AND table_name = %(versions)s)
 """
+JOBS_COLUMNS = ("queue", "func", "state", "attempts", "max_attempts", "scheduled_at")
 VERSION_SQL = "SELECT max(version) FROM {} WHERE version_of = 'chancy'"
 
 
@@ -177,7 +183,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
         "versions": options.prefix + "schema_version",
     }
     row = conn.execute(DETECT_SQL, {"schema": options.schema_name, **names}).fetchone()
-    if row is None or int(row[0]) < 6 or not row[1]:
+    if row is None or not set(JOBS_COLUMNS) <= set(row[0]) or not row[1]:
         return None  # not chancy, or older than schema v4 (no queues.resume_at)
     version = "version unknown"
     if row[2]:
@@ -202,15 +208,11 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "max_groups": MAX_GROUPS,
             "cap": cap,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)
 
 

@@ -35,14 +35,24 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+    table_columns,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier; a queue named "default" also owns NULL-queue rows. Two plans in
 # one statement, and a one-time filter runs only one: with an index leading (queue, locked_at),
 # per-queue probes that stop at the cap; without it, a single pass over the table, since no plan
 # the stock indexes allow can avoid reading every locked row, and one pass beats one per queue.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc),
 indexed AS (
@@ -55,16 +65,10 @@ indexed AS (
                                               %(table)s::text))
           AND q.attname = 'queue' AND l.attname = 'locked_at') AS yes
 ),
--- queue names by skip scan over the (queue, ...) index; bounded in depth
-found(q, depth) AS (
-    (SELECT queue, 1 FROM {t}
-      WHERE %(discover)s AND (SELECT yes FROM indexed) AND failed_at IS NULL
-        AND queue IS NOT NULL ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue FROM {t}
-             WHERE failed_at IS NULL AND queue > found.q ORDER BY queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+-- queue names by skip scan over the (queue, ...) index, when that index exists
+"""
+    + skip_scan("{t}", "queue", "failed_at IS NULL", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -107,12 +111,13 @@ found_rows AS (
   WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_utc - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_utc) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN found_rows x ON true
 ORDER BY x.name
 """
+)
 
 # One queue's probes, each an ordered range of the recommended index. {match} is written out
 # twice (a queue value, the NULL queue) rather than as one OR, which would force bitmap scans.
@@ -152,13 +157,9 @@ QUERY = READ_SQL.replace(
     "{probe_named}", PROBE.format(match="d.queue = k.q", key="k.q IS NOT NULL")
 ).replace("{probe_null}", PROBE.format(match="d.queue IS NULL", key="k.q IS NULL"))
 
-MAX_DISCOVERED_QUEUES = 500
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('run_at', 'locked_at', 'failed_at', 'handler'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+# the columns every delayed_job table has and the reads use (handler: what tells it from others)
+REQUIRED_COLUMNS = ("queue", "run_at", "locked_at", "failed_at", "handler")
 
 
 class Options(AdapterOptions):
@@ -168,9 +169,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or row[0] < 4:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} with run_at, locked_at, failed_at, handler"
@@ -186,17 +185,12 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
             "schema": self.options.schema_name,
             "table": self.options.table,
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "max_run_time": f"{self.options.max_run_time_seconds} seconds",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

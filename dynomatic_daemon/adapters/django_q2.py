@@ -38,7 +38,15 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    table_columns,
+)
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -87,7 +95,7 @@ found_rows AS (
   WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, o.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM o.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN found_rows x ON true
@@ -100,11 +108,7 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('key', 'payload', 'lock'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+REQUIRED_COLUMNS = ("key", "payload", "lock")
 
 INDEX_SQL = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} ("key", "lock")'
 
@@ -119,9 +123,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 3:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} (django-q ORM broker: key, payload, lock)"
@@ -148,15 +150,12 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
+            **selection(selectors),
             "cap": cap,
             "shift": self._shift,
             "relation": self._relation,
             "lead0": "key",
             "lead1": "lock",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

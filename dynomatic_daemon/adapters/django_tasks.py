@@ -47,7 +47,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -130,7 +137,7 @@ found_rows AS (
   WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, o.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM o.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN found_rows x ON true
@@ -146,9 +153,9 @@ BACKEND_FILTER = "AND j.backend_name = %(backend)s"
 SENTINEL_FROM = "timestamptz '9998-12-31 00:00:00+00'"
 SENTINEL_TO = "timestamptz '9999-01-02 00:00:00+00'"
 
+REQUIRED_COLUMNS = ("status", "queue_name", "backend_name", "enqueued_at", "task_path", "priority")
 DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('status', 'queue_name', 'backend_name',
-                                             'enqueued_at', 'task_path', 'priority')),
+SELECT array_agg(column_name::text),
        bool_or(column_name = 'run_after' AND is_nullable = 'NO'),
        bool_or(column_name = 'status' AND character_maximum_length = 10)
 FROM information_schema.columns
@@ -171,7 +178,7 @@ class Options(AdapterOptions):
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     params = {"table": options.table, "schema": options.schema_name}
     row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 6 or not row[1]:
+    if row is None or row[0] is None or not set(REQUIRED_COLUMNS) <= set(row[0]) or not row[1]:
         return None  # absent, or the pre-0.8 layout (nullable run_after) this does not read
     layout = "django-tasks-db layout" if row[2] else "django-tasks 0.8-0.11 layout"
     where = f"{options.schema_name or 'current schema'}.{options.table}"
@@ -206,15 +213,12 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
+            **selection(selectors),
             "cap": cap,
             "backend": self.options.backend,
             "relation": self._relation,
             "lead0": "queue_name",
             "lead1": "status",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -58,34 +58,35 @@ import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-MAX_DISCOVERED_QUEUES = 500
-
 # {jobs} is the good_jobs table, {now} the clock in the columns' own type; {per_queue} the
 # layout's CTEs and lateral join, which see n (the queue name) and c (the clock).
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, {now} AS now_ts),
 -- queue names by skip scan over (queue_name, scheduled_at) WHERE finished_at IS NULL
-found(q, depth) AS (
-    (SELECT queue_name, 1 FROM {jobs}
-      WHERE %(discover)s AND finished_at IS NULL AND queue_name IS NOT NULL
-      ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM {jobs}
-             WHERE finished_at IS NULL AND queue_name > found.q ORDER BY queue_name LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{jobs}", "queue_name", "finished_at IS NULL")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL
 ),
 {per_queue}
 ORDER BY x.name
 """
+)
 
 # Rows of queue n.name due by scheduled_at, walked in the order of the library's partial index
 # (queue_name, scheduled_at) WHERE finished_at IS NULL so that the walk stops after cap rows.
@@ -126,7 +127,7 @@ running AS (
     WHERE locked_by_id IS NOT NULL GROUP BY queue_name
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_ts - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_ts) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -162,7 +163,7 @@ ADVISORY_SQL = f"""locks AS MATERIALIZED (
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_ts - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_ts) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 LEFT JOIN LATERAL (
   SELECT n.name,
@@ -257,15 +258,11 @@ class Reader:
     ) -> QueueReading:
         query = self._query or self._prepare(conn)
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                rows = cur.fetchall()
+            rows = fetch(conn, query, params)
         except (errors.UndefinedTable, errors.UndefinedColumn):
             self._query = None  # migrated under us: inspect the table again next time
             raise

@@ -56,7 +56,7 @@ import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # Base tables (not the v0.16+ `jobs` view) of the schema that carry a column telling layouts apart.
@@ -124,7 +124,7 @@ keyed AS (
     {task_join}
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -145,14 +145,12 @@ ORDER BY x.name
 
 # Named queues, and task identifiers: the tasks table (v0.14+) or the jobs themselves (v0.13).
 DISCOVER_SQL = """SELECT queue_name FROM (SELECT queue_name FROM {job_queues}
-    WHERE %(discover)s ORDER BY queue_name LIMIT %(max_queues)s) dq
+    WHERE %(discover)s ORDER BY queue_name) dq
     UNION SELECT * FROM ({task_names}) dt"""
 TASKS_FROM_TABLE = """SELECT identifier FROM {tasks}
-    WHERE %(discover)s ORDER BY identifier LIMIT %(max_queues)s"""
+    WHERE %(discover)s ORDER BY identifier"""
 TASKS_FROM_JOBS = """SELECT DISTINCT task_identifier FROM {jobs}
-    WHERE %(discover)s AND queue_name IS NULL LIMIT %(max_queues)s"""
-
-MAX_DISCOVERED_QUEUES = 500
+    WHERE %(discover)s AND queue_name IS NULL"""
 
 
 @dataclass(frozen=True)
@@ -271,9 +269,7 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         try:
@@ -287,6 +283,4 @@ class Reader:
     def _execute(
         self, conn: psycopg.Connection[Any], params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            return cur.fetchall()
+        return fetch(conn, self._query, params)

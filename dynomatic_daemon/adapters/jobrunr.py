@@ -44,7 +44,15 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    table_columns,
+)
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -94,7 +102,7 @@ names(name) AS (
 )
 SELECT c.db_now, n.name,
        CASE WHEN n.name = %(queue)s THEN p.ready ELSE 0 END,
-       o.oldest, EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age,
+       o.oldest, (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM o.oldest))::float8 AS age,
        CASE WHEN n.name = %(queue)s THEN p.running ELSE 0 END
 FROM clock c CROSS JOIN parts p
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
@@ -107,12 +115,7 @@ LEFT JOIN LATERAL (
 ORDER BY n.name
 """
 
-DETECT_SQL = """
-SELECT count(*) FILTER (WHERE column_name IN ('state', 'updatedat', 'scheduledat', 'jobasjson',
-                                             'jobsignature'))
-FROM information_schema.columns
-WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_schema())
-"""
+REQUIRED_COLUMNS = ("state", "updatedat", "scheduledat", "jobasjson", "jobsignature")
 
 INDEX_SQL = "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (state, scheduledat)"
 
@@ -130,9 +133,7 @@ class Options(AdapterOptions):
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
-    params = {"table": options.table, "schema": options.schema_name}
-    row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[0]) < 5:
+    if not table_columns(conn, options.schema_name, options.table, REQUIRED_COLUMNS):
         return None
     where = f"{options.schema_name or 'current schema'}.{options.table}"
     return f"table {where} with state, updatedAt, scheduledAt"
@@ -158,8 +159,7 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
+            **selection(selectors),
             "queue": QUEUE,
             "cap": cap,
             "timeout": self.options.server_timeout_seconds,
@@ -167,7 +167,5 @@ class Reader:
             "lead0": "state",
             "lead1": "scheduledat",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

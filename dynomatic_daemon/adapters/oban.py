@@ -48,7 +48,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {job}: the table; {state}: the enum type (a literal of another type would not use the index).
@@ -67,11 +67,10 @@ found(state, queue, depth) AS (
     FROM found f CROSS JOIN LATERAL (
         SELECT j.state, j.queue FROM {job} j
         WHERE j.state = f.state AND j.queue > f.queue ORDER BY j.queue LIMIT 1) nxt
-    WHERE f.depth < %(max_queues)s
 ),
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT queue FROM found)
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_utc - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_utc) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -119,7 +118,6 @@ LEFT JOIN LATERAL (
 ORDER BY x.name
 """
 
-MAX_DISCOVERED_QUEUES = 500
 FIRST_SUPPORTED_VERSION = 8
 
 # The version comment is read as Oban's own migrator reads it (pg_class in the prefix schema).
@@ -168,12 +166,8 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -49,7 +49,7 @@ import psycopg
 from psycopg import errors, sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # The columns of {schema}.job and .queue that tell the layouts apart, e.g. 'blocked,start_after'.
@@ -64,7 +64,7 @@ WHERE s.nspname = %(schema)s AND c.relname IN ('job', 'queue') AND NOT a.attisdr
 
 # v10+: the queue table; v9: a skip scan of job_name (text_pattern_ops, so ~<~ / ~>~ order).
 DISCOVER_FROM_QUEUE_TABLE = """
-found(q) AS (SELECT name FROM {queue} WHERE %(discover)s ORDER BY name LIMIT %(max_queues)s)
+found(q) AS (SELECT name FROM {queue} WHERE %(discover)s ORDER BY name)
 """
 DISCOVER_BY_SKIP_SCAN = """
 found(q, depth) AS (
@@ -72,7 +72,7 @@ found(q, depth) AS (
     UNION ALL
     SELECT (SELECT name FROM {job} WHERE name ~>~ found.q ORDER BY name USING ~<~ LIMIT 1),
            depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 )
 """
 
@@ -89,7 +89,8 @@ names(name) AS (
           AND NOT starts_with(q, '__pgboss__') AND NOT starts_with(q, '__state__')))
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running, c.layout
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age,
+       x.running, c.layout
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -112,8 +113,6 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
-
-MAX_DISCOVERED_QUEUES = 500
 
 
 # pg-boss's own count of active jobs, kept by its monitor (every 60 s by default): nothing indexes
@@ -231,9 +230,7 @@ class Reader:
     ) -> QueueReading:
         params = {
             "schema": self.options.schema_name,
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         try:
@@ -251,6 +248,4 @@ class Reader:
     def _execute(
         self, conn: psycopg.Connection[Any], params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            return cur.fetchall()
+        return fetch(conn, self._query, params)

@@ -11,7 +11,7 @@ Storage contract
 - Running ("in flight"): ``vt > now() AND read_ct > 0``, read and still invisible. Excluded:
   delayed sends not yet visible (``read_ct = 0``).
 - Eligible time: ``vt`` (the send time, or when the delay or visibility timeout ended).
-- Queues found: every row of ``pgmq.meta``, at most 500.
+- Queues found: every row of ``pgmq.meta`` (no limit: each is one more part of the statement).
 
 One round trip per tick: the statement names each queue table, so it is built from the queue list,
 which the Reader keeps and re-reads from ``pgmq.meta`` at most every 60 seconds (and at once when a
@@ -35,12 +35,11 @@ from typing import Any
 import psycopg
 from psycopg import errors, sql
 
-from dynomatic_daemon.adapters.base import AdapterOptions, reading
+from dynomatic_daemon.adapters.base import AdapterOptions, fetch, reading
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 SCHEMA = "pgmq"
 QUEUE_LIST_TTL_SECONDS = 60.0
-MAX_DISCOVERED_QUEUES = 500
 
 # Each queue's table as pgmq.format_table_name names it; NULL when it has none.
 QUEUES_SQL = """
@@ -54,7 +53,7 @@ ORDER BY m.queue_name
 READ_SQL = """
 WITH clock AS (SELECT now() AS db_now)
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -127,7 +126,7 @@ class Reader:
     ) -> list[tuple[Any, ...]]:
         wanted = {n for s in selectors for n in s.exact_names}
         if any(s.needs_discovery for s in selectors):
-            wanted.update(sorted(self._tables)[:MAX_DISCOVERED_QUEUES])
+            wanted.update(self._tables)
         with_table = sorted(n for n in wanted if self._tables.get(n))
         params: dict[str, Any] = {
             "cap": cap,
@@ -139,6 +138,4 @@ class Reader:
             table = sql.Identifier(SCHEMA, str(self._tables[queue]))
             parts.append(sql.SQL(QUEUE_SQL).format(name=sql.Placeholder(f"q{i}"), table=table))
         query = sql.SQL(READ_SQL).format(queues=sql.SQL("").join(parts))
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
+        return fetch(conn, query, params)

@@ -38,25 +38,28 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "status = 'queued'" matches the partial indexes' predicate.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (
     SELECT now() AS db_now, now() - %(heartbeat_timeout)s::interval AS stale_before
 ),
 -- entrypoints of queued jobs by skip scan, only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT entrypoint, 1 FROM {t}
-      WHERE %(discover)s AND status = 'queued' ORDER BY entrypoint LIMIT 1)
-    UNION ALL
-    SELECT (SELECT entrypoint FROM {t}
-             WHERE status = 'queued' AND entrypoint > found.q ORDER BY entrypoint LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{t}", "entrypoint", "status = 'queued'")
+    + """,
 -- every picked job once: running, and stale (taken again by the next dequeue)
 picked AS MATERIALIZED (
     SELECT p.entrypoint,
@@ -76,7 +79,7 @@ names(name) AS (
     UNION SELECT entrypoint FROM picked WHERE %(discover)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -103,9 +106,10 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
-MAX_DISCOVERED_QUEUES = 500
 
+REQUIRED_COLUMNS = ("entrypoint", "status", "created", "execute_after", "heartbeat", "priority")
 DETECT_SQL = """
 WITH t AS (
     SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -113,8 +117,7 @@ WITH t AS (
                                    ELSE format('%%I.%%I', %(schema)s, %(table)s) END)
 )
 SELECT t.nspname,
-       count(*) FILTER (WHERE a.attname IN ('entrypoint', 'status', 'created', 'execute_after',
-                                            'heartbeat', 'priority')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'status' AND EXISTS (
            SELECT 1 FROM pg_enum e WHERE e.enumtypid = a.atttypid AND e.enumlabel = 'failed')),
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid
@@ -139,7 +142,7 @@ class Options(AdapterOptions):
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     params = {"schema": options.schema_name, "table": options.queue_table}
     row = conn.execute(DETECT_SQL, params).fetchone()
-    if row is None or int(row[1]) < 6:
+    if row is None or not set(REQUIRED_COLUMNS) <= set(row[1]):
         return None
     schema, _columns, has_failed, has_entrypoint_index = row
     if not has_failed:
@@ -162,15 +165,10 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "heartbeat_timeout": f"{self.options.heartbeat_timeout_seconds} seconds",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -57,7 +57,15 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {jobs} and {events} are table identifiers. Lock-free jobs skip the lock subqueries through the
@@ -71,7 +79,8 @@ UNBLOCKED = """(j.lock IS NULL OR (
                             AND (other.priority > j.priority
                                  OR (other.priority = j.priority AND other.id < j.id)))))"""
 
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- distinct priorities of todo jobs, by skip scan over (priority DESC, id) WHERE status = 'todo'
@@ -83,13 +92,9 @@ prio(p) AS (
     FROM prio WHERE prio.p IS NOT NULL
 ),
 -- queue names by skip scan over (queue_name), only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT queue_name::text, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name::text FROM {jobs}
-             WHERE queue_name > found.q ORDER BY queue_name LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{jobs}", "queue_name")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -99,7 +104,7 @@ running(name, jobs) AS MATERIALIZED (
     SELECT queue_name::text, count(*) FROM {jobs} WHERE status = 'doing' GROUP BY queue_name
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -134,10 +139,11 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
-MAX_DISCOVERED_QUEUES = 500
 ELIGIBLE_CANDIDATES = 10
 
+REQUIRED_COLUMNS = ("queue_name", "priority", "lock", "status", "scheduled_at")
 DETECT_SQL = """
 WITH jobs AS (
     SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -145,8 +151,7 @@ WITH jobs AS (
                                    ELSE format('%%I.procrastinate_jobs', %(schema)s) END)
 )
 SELECT jobs.nspname,
-       count(*) FILTER (WHERE a.attname IN ('queue_name', 'priority', 'lock', 'status',
-                                            'scheduled_at')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'abort_requested'),
        bool_or(a.attname = 'worker_id'),
        to_regclass(format('%%I.procrastinate_events', jobs.nspname)) IS NOT NULL,
@@ -169,7 +174,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     if row is None:
         return None
     schema, columns, has_abort_flag, has_workers, has_events, has_retried = row
-    if int(columns) < 5 or not has_events:
+    if not set(REQUIRED_COLUMNS) <= set(columns) or not has_events:
         return None
     if has_retried:
         layout = "3.4+ layout"
@@ -196,15 +201,10 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "candidates": ELIGIBLE_CANDIDATES,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

@@ -51,7 +51,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, reading
+from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t}: the table; {version}: "AND j.job_schema_version = (SELECT v FROM ver)" where the column
@@ -95,7 +95,7 @@ found(q, depth) AS (
     SELECT (SELECT j.queue FROM {t} j
              WHERE j.finished_at IS NULL AND j.expired_at IS NULL {version} AND j.queue > found.q
              ORDER BY j.queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
+    FROM found WHERE found.q IS NOT NULL
 ),
 names(name) AS (
     SELECT unnest(%(names)s::text[])
@@ -114,7 +114,7 @@ prio(name, p) AS (
     FROM prio WHERE prio.p IS NOT NULL
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -143,10 +143,19 @@ ORDER BY x.name
 
 VERSION_FILTER = "AND j.job_schema_version = (SELECT v FROM ver)"
 
+REQUIRED_COLUMNS = (
+    "id",
+    "queue",
+    "priority",
+    "run_at",
+    "job_class",
+    "error_count",
+    "finished_at",
+    "expired_at",
+)
 DETECT_SQL = """
 SELECT obj_description(c.oid, 'pg_class'),
-       count(*) FILTER (WHERE a.attname IN ('id', 'queue', 'priority', 'run_at', 'job_class',
-                                            'error_count', 'finished_at', 'expired_at')),
+       array_agg(a.attname::text),
        bool_or(a.attname = 'job_schema_version'),
        bool_or(a.attname = 'kwargs')
 FROM pg_class c
@@ -157,7 +166,6 @@ GROUP BY c.oid
 """
 
 TABLE = "que_jobs"
-MAX_DISCOVERED_QUEUES = 500
 
 
 class Options(AdapterOptions):
@@ -177,7 +185,7 @@ def _has_version_column(conn: psycopg.Connection[Any], options: Options) -> bool
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
     row = _table_facts(conn, options)
-    if row is None or int(row[1]) < 8:
+    if row is None or not set(REQUIRED_COLUMNS) <= set(row[1]):
         return None
     comment, _, has_version, has_kwargs = row
     if isinstance(comment, str) and comment.strip().isdigit():
@@ -207,19 +215,14 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
             "schema": self.options.schema_name,
             "table": TABLE,
             "job_schema_version": self.options.job_schema_version,
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         if self._has_version_column is None:  # settled once the table is there
             self._has_version_column = _has_version_column(conn, self.options)
-        with conn.cursor() as cur:
-            cur.execute(self._queries[bool(self._has_version_column)], params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._queries[bool(self._has_version_column)], params)
         return reading(self.name, rows, cap)

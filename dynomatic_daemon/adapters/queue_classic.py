@@ -51,11 +51,20 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table identifier. "locked_at IS NULL" is the predicate of both qc indexes.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- every backend of the cluster, as in qc's own test (pids are cluster-wide)
@@ -66,35 +75,29 @@ held AS MATERIALIZED (
            count(*) FILTER (WHERE NOT h.dead) AS running,
            count(*) FILTER (WHERE h.dead AND h.scheduled_at <= now()) AS orphaned,
            min(h.scheduled_at) FILTER (WHERE h.dead AND h.scheduled_at <= now()) AS oldest_orphan
-    -- qc's own dead-worker test: locked_by NOT IN (SELECT pid FROM pg_stat_activity)
+    -- qc's own dead-worker test: a locked_by not among pg_stat_activity's pids
     FROM (SELECT j.q_name, j.scheduled_at, j.locked_by IS NOT NULL AND a.pid IS NULL AS dead
           FROM {t} j LEFT JOIN alive a ON a.pid = j.locked_by
           WHERE j.locked_at IS NOT NULL) h
     GROUP BY h.q_name
 ),
 -- queue names by skip scan over (q_name, id), only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT j.q_name, 1 FROM {t} j
-      WHERE %(discover)s AND j.locked_at IS NULL ORDER BY j.q_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.q_name FROM {t} j
-             WHERE j.locked_at IS NULL AND j.q_name > found.q ORDER BY j.q_name LIMIT 1),
-           depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{t}", "q_name", "locked_at IS NULL")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
     UNION SELECT q_name FROM held WHERE %(discover)s
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
   SELECT n.name,
     -- in scheduled_at order: a walk of (scheduled_at, id) that stops at cap, where a plain
-    -- LIMIT lets the planner pick a seq scan that reads the whole table for a small queue
+    -- limit lets the planner pick a seq scan that reads the whole table for a small queue
     (SELECT count(*) FROM (SELECT 1 FROM {t} j
       WHERE j.q_name = n.name AND j.locked_at IS NULL AND j.scheduled_at <= c.db_now
       ORDER BY j.scheduled_at LIMIT %(cap)s) s) + COALESCE(h.orphaned, 0) AS ready,
@@ -107,8 +110,8 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
-MAX_DISCOVERED_QUEUES = 500
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('q_name', 'method', 'args', 'locked_at',
@@ -144,14 +147,9 @@ class Reader:
     def read(
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
-        names = sorted({n for s in selectors for n in s.exact_names})
         params = {
-            "names": names,
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

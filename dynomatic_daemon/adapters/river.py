@@ -39,7 +39,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {job}, {queue_table}: tables; {state}: the enum type (a state literal of another type would not
@@ -64,7 +71,6 @@ found(state, queue, depth) AS (
     FROM found f CROSS JOIN LATERAL (
         SELECT j.state, j.queue FROM {job} j
         WHERE j.state = f.state AND j.queue > f.queue ORDER BY j.queue LIMIT 1) nxt
-    WHERE f.depth < %(max_queues)s
 ),
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT queue FROM found),
 -- every (state, priority) a ready job can have: River's CHECK keeps priority in 1..4
@@ -74,7 +80,8 @@ lanes(state, priority) AS (
     CROSS JOIN generate_series(1, 4) AS p
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - x.oldest))::float8 AS age, x.running, c.has_queue_table
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age,
+       x.running, c.has_queue_table
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -115,7 +122,6 @@ PAUSED_BY_QUEUE_TABLE = """
 """
 NO_PAUSES = "SELECT false AS paused"
 
-MAX_DISCOVERED_QUEUES = 500
 
 DETECT_SQL = """
 SELECT table_name, array_agg(column_name::text)
@@ -181,9 +187,7 @@ class Reader:
     ) -> QueueReading:
         params = {
             "schema": self.options.schema_name,
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
         }
         rows = self._execute(conn, params)
@@ -196,6 +200,4 @@ class Reader:
     def _execute(
         self, conn: psycopg.Connection[Any], params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
-        with conn.cursor() as cur:
-            cur.execute(self._queries[self._has_queue_table], params)
-            return cur.fetchall()
+        return fetch(conn, self._queries[self._has_queue_table], params)

@@ -49,20 +49,25 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE 'UTC' AS now_utc),
 -- every queue with a job row (ready, scheduled, claimed, failed, finished), by skip scan
-found(q, depth) AS (
-    (SELECT queue_name, 1 FROM {jobs} WHERE %(discover)s ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM {jobs} WHERE queue_name > found.q
-             ORDER BY queue_name LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL AND depth < %(max_queues)s
-),
+"""
+    + skip_scan("{jobs}", "queue_name")
+    + """,
 queues(name, paused) AS (
     SELECT n.name, EXISTS (SELECT 1 FROM {pauses} p WHERE p.queue_name = n.name)
     FROM (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL) n(name)
@@ -84,7 +89,7 @@ running(queue, n) AS (
     GROUP BY j.queue_name
 )
 SELECT c.db_now, x.name, x.ready, x.oldest,
-       EXTRACT(EPOCH FROM (c.now_utc - x.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.now_utc) - EXTRACT(EPOCH FROM x.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN LATERAL (
@@ -119,8 +124,8 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
-MAX_DISCOVERED_QUEUES = 500
 # Lowest job ids looked at per priority when searching for the oldest ready row (see above).
 CANDIDATES = 100
 TABLES = ("jobs", "ready_executions", "scheduled_executions", "claimed_executions", "pauses")
@@ -170,15 +175,11 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
-            "max_queues": MAX_DISCOVERED_QUEUES,
+            **selection(selectors),
             "cap": cap,
             "candidates": CANDIDATES,
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)
 
 

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import AdapterOptions
+from dynomatic_daemon.adapters.base import AdapterOptions, fetch
 from dynomatic_daemon.errors import QueueReadError
 from dynomatic_daemon.models import QueueReading, QueueSelector, QueueStats
 
@@ -34,7 +34,7 @@ TIME_TYPES = {"timestamp", "timestamptz"}
 PROBE = "SELECT * FROM ({query}) AS user_query LIMIT 0"
 READ = """
 SELECT c.db_now, u.queue::text, u.ready::bigint, {oldest},
-       EXTRACT(EPOCH FROM (c.db_now - {oldest}))::float8, u.running::bigint
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM {oldest}))::float8, u.running::bigint
 FROM (SELECT now() AS db_now) c
 LEFT JOIN ({query}) AS u ON true
 """
@@ -66,7 +66,7 @@ class Reader:
             naive = check_columns(conn, self._probe)["oldest_eligible_at"] == "timestamp"
             oldest = sql.SQL(NAIVE_UTC if naive else AWARE)
             self._read = sql.SQL(READ).format(query=self._text, oldest=oldest)
-        rows = conn.execute(self._read).fetchall()
+        rows = fetch(conn, self._read, None)
         wanted = {n for s in selectors for n in s.exact_names}
         found = {row[1]: _stats(row, cap) for row in rows if row[1] is not None}
         for name in wanted - found.keys():
@@ -111,7 +111,8 @@ def _stats(row: tuple[Any, ...], cap: int) -> QueueStats:
         ready=min(count, cap),
         ready_capped=count >= cap,
         oldest_eligible_at=_aware(oldest),
-        oldest_ready_age_seconds=None if age is None else max(0.0, float(age)),
+        # no age without a time it counts from (a time out of Python's range loads as None)
+        oldest_ready_age_seconds=None if oldest is None or age is None else max(0.0, float(age)),
         running=None if running is None else int(running),
     )
 

@@ -51,7 +51,14 @@ import psycopg
 from psycopg import sql
 from pydantic import Field, field_validator
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, qualified, reading
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    qualified,
+    reading,
+    selection,
+)
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
@@ -138,7 +145,7 @@ found_rows AS (
   WHERE NOT (SELECT yes FROM indexed) AND n NOT IN (SELECT name FROM scanned)
 )
 SELECT c.db_now, x.name, x.ready, o.oldest,
-       EXTRACT(EPOCH FROM (c.db_now - o.oldest))::float8 AS age, x.running
+       (EXTRACT(EPOCH FROM c.db_now) - EXTRACT(EPOCH FROM o.oldest))::float8 AS age, x.running
 FROM clock c
 -- LEFT JOIN so that the database clock comes back even when there is no queue to report
 LEFT JOIN found_rows x ON true
@@ -228,8 +235,7 @@ class Reader:
         self, conn: psycopg.Connection[Any], selectors: Sequence[QueueSelector], cap: int
     ) -> QueueReading:
         params = {
-            "names": sorted({n for s in selectors for n in s.exact_names}),
-            "discover": any(s.needs_discovery for s in selectors),
+            **selection(selectors),
             "hidden": list(self.options.failure_queues),
             "cap": cap,
             "timeout": self.options.redeliver_timeout_seconds,
@@ -238,7 +244,5 @@ class Reader:
             "lead0": "queue_name",
             "lead1": "available_at",
         }
-        with conn.cursor() as cur:
-            cur.execute(self._query, params)
-            rows = cur.fetchall()
+        rows = fetch(conn, self._query, params)
         return reading(self.name, rows, cap)

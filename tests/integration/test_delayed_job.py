@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from adapter_support import database_now
+from psycopg import sql
 
-from dynomatic_daemon.adapters.delayed_job import Options, Reader
+from dynomatic_daemon.adapters.delayed_job import Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
@@ -82,7 +83,7 @@ def read(
 def test_empty_table_reports_no_queues_but_the_database_clock(dj: psycopg.Connection[Any]) -> None:
     reading = Reader(Options()).read(dj, EVERY, 10)
     assert reading.queues == ()
-    assert abs((reading.db_now - datetime.now(UTC)).total_seconds()) < 60
+    assert 0 <= (database_now(dj) - reading.db_now).total_seconds() < 60
 
 
 def test_a_due_unlocked_job_is_ready(dj: psycopg.Connection[Any]) -> None:
@@ -162,23 +163,6 @@ def test_the_count_stops_at_the_cap(dj: psycopg.Connection[Any]) -> None:
     assert (q.ready, q.ready_capped) == (45, False)
 
 
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
-def test_naive_utc_columns_are_read_right_in_any_session_time_zone(
-    dj: psycopg.Connection[Any], zone: str
-) -> None:
-    add(dj, run_in=-600)
-    add(dj, queue="later", run_in=+600)
-    dj.execute(f"SET TIME ZONE '{zone}'")
-    found = read(dj)
-    assert found["later"].ready == 0
-    q = found["default"]
-    assert q.ready == 1
-    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
-    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo is not None
-    expected = datetime.now(UTC) - timedelta(seconds=600)
-    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
-
-
 def test_a_hand_counted_mix(dj: psycopg.Connection[Any]) -> None:
     add(dj, queue="default", count=4)  # ready
     add(dj, queue=None, count=2)  # ready, NULL queue -> default
@@ -207,3 +191,122 @@ def test_schema_and_table_names_are_identifiers_not_sql(dj: psycopg.Connection[A
     found = read(dj, schema="odd; schema", table='jobs"x')
     assert found["q'; DROP TABLE delayed_jobs; --"].ready == 1
     assert dj.execute("SELECT count(*) FROM delayed_jobs").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("column", ["queue", "run_at", "locked_at", "failed_at", "handler"])
+def test_detect_needs_every_column_the_reads_use(
+    pg_conn: psycopg.Connection[Any], column: str
+) -> None:
+    pg_conn.execute(FIXTURE.read_text())
+    assert detect(pg_conn, Options()) == (
+        "table current schema.delayed_jobs with run_at, locked_at, failed_at, handler"
+    )
+    pg_conn.execute(f"ALTER TABLE delayed_jobs DROP COLUMN {column}")
+    # another table of the schema having the column does not make up for it
+    pg_conn.execute(f"CREATE TABLE other_jobs ({column} text)")
+    assert detect(pg_conn, Options()) is None
+
+
+def test_detect_takes_a_table_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE delayed_jobs (queue text, run_at timestamp, locked_at timestamp,"
+        " failed_at timestamp, handler text)"
+    )
+    assert detect(pg_conn, Options()) is not None
+
+
+def test_a_queue_holding_only_failed_jobs_is_not_discovered(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue="graveyard", failed=True, count=2)
+    add(dj, queue=None, failed=True)  # only failed NULL-queue rows: no "default" either
+    add(dj, queue="live", count=1)
+    assert read(dj).keys() == {"live"}
+
+
+def test_a_failed_lock_is_not_running(dj: psycopg.Connection[Any]) -> None:
+    add(dj, queue="q", locked_ago=10, failed=True)
+    add(dj, queue="q", locked_ago=10)
+    assert read(dj, [QueueSelector(("q",))])["q"].running == 1
+
+
+def test_the_oldest_of_unlocked_and_stale_jobs_is_the_older_of_both(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, queue="q", run_in=-100)  # unlocked
+    add(dj, queue="q", run_in=-9 * 3600, locked_ago=5 * 3600)  # stale lock, older
+    add(dj, queue="r", run_in=-9 * 3600)  # unlocked, older
+    add(dj, queue="r", run_in=-100, locked_ago=5 * 3600)  # stale lock
+    found = read(dj)
+    for name in ("q", "r"):
+        age = found[name].oldest_ready_age_seconds
+        assert age is not None and 9 * 3600 - 5 <= age < 9 * 3600 + 60, name
+
+
+def test_a_named_queue_and_a_wildcard_together_report_each_queue_once(
+    dj: psycopg.Connection[Any],
+) -> None:
+    add(dj, queue="mailers", count=2)
+    add(dj, queue="reports", count=1)
+    found = read(dj, [QueueSelector(("mailers",)), QueueSelector(None)])
+    assert {k: v.ready for k, v in found.items()} == {"mailers": 2, "reports": 1}
+
+
+def test_the_boundaries_are_delayed_jobs_own(dj: psycopg.Connection[Any]) -> None:
+    """Inside one transaction now() stands still, so rows can sit exactly on each boundary:
+    delayed_job runs a job whose ``run_at <= now`` and takes a lock over when
+    ``locked_at < now - max_run_time`` (so a lock exactly that old is still its worker's)."""
+    hours = 3600
+    with dj.transaction():
+        add(dj, queue="due", run_in=0)  # due exactly now: ready
+        add(dj, queue="due_stale", run_in=0, locked_ago=5 * hours)  # same, with a stale lock
+        add(dj, queue="edge", run_in=-9 * hours, locked_ago=4 * hours)  # lock exactly 4 h old
+        add(dj, queue="edge", run_in=-5 * hours, locked_ago=4 * hours + 1)  # 1 s past: stale
+        add(dj, queue="stale", run_in=-3 * hours, locked_ago=5 * hours)
+        add(dj, queue="stale", run_in=-2 * hours, locked_ago=5 * hours)
+        found = read(dj)
+    got = {n: (q.ready, q.running, q.oldest_ready_age_seconds) for n, q in found.items()}
+    assert got == {
+        "due": (1, 0, 0),
+        "due_stale": (1, 0, 0),
+        "edge": (1, 1, 5 * hours),
+        "stale": (2, 0, 3 * hours),
+    }
+
+
+def _probes_ran(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a read takes the per-queue probe plan: its queue discovery (the statement's one
+    recursive union) runs, which the single-pass plan skips."""
+    params = {
+        "schema": None,
+        "table": "delayed_jobs",
+        "names": [],
+        "discover": True,
+        "cap": 10,
+        "max_run_time": "4 hours",
+    }
+    explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+    rows = conn.execute(explain + Reader(Options())._query, params).fetchall()
+    [union] = [r[0] for r in rows if "Recursive Union" in r[0]]
+    return "never executed" not in union
+
+
+@pytest.mark.parametrize(
+    ("index", "probes"),
+    [
+        (None, False),
+        ("(queue, locked_at, run_at) WHERE failed_at IS NULL", True),
+        ("(queue, locked_at)", True),
+        ("(run_at, locked_at)", False),  # locked_at second, but queue does not lead
+        ("(queue, run_at)", False),  # queue leads, but locked_at is not second
+        ("(locked_at, queue)", False),
+    ],
+)
+def test_only_an_index_leading_with_queue_then_locked_at_switches_to_probes(
+    pg_conn: psycopg.Connection[Any], index: str | None, probes: bool
+) -> None:
+    pg_conn.execute(FIXTURE.read_text())
+    if index is not None:
+        pg_conn.execute(f"CREATE INDEX for_test ON delayed_jobs {index}")
+    add(pg_conn, queue="q")
+    assert _probes_ran(pg_conn) is probes
