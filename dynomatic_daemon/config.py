@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -28,6 +27,7 @@ from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
+from dynomatic_daemon.frozen import Frozen
 from dynomatic_daemon.observe_config import (
     HistorySettings,
     HttpSettings,
@@ -58,11 +58,7 @@ MIN_INTERVAL_SECONDS = 5.0
 API_KEY_VARIABLES = ("HEROKU_API_KEY", "HEROKU_TOKEN")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class HerokuSettings(_Frozen):
+class HerokuSettings(Frozen):
     app: Annotated[str, Field(pattern=APP_PATTERN)]
     api_url: str = "https://api.heroku.com"
     api_key: SecretStr = Field(exclude=True)
@@ -84,21 +80,21 @@ class HerokuSettings(_Frozen):
         return self
 
 
-class DatabaseSettings(_Frozen):
+class DatabaseSettings(Frozen):
     url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "DATABASE_URL"
     url: SecretStr = Field(exclude=True)
     statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
     connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
 
 
-class DaemonSettings(_Frozen):
+class DaemonSettings(Frozen):
     interval_seconds: Annotated[float, Field(ge=0.01, le=3600)] = 10.0
     dry_run: bool = False
     log_format: Literal["auto", "logfmt", "console", "json"] = "auto"
     stalled_after_intervals: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
-class Settings(_Frozen):
+class Settings(Frozen):
     heroku: HerokuSettings
     database: DatabaseSettings
     daemon: DaemonSettings = DaemonSettings()

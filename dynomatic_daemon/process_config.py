@@ -7,9 +7,10 @@ from itertools import pairwise
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.frozen import Frozen
 
 PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
 # Heroku's default dyno limit per app: a proportional rule without max_dynos counts this far.
@@ -25,25 +26,21 @@ MAX_WAIT_SECONDS = 366 * 86_400
 Count = Annotated[int, Field(ge=0, le=MAX_DYNOS)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Rule(_Frozen):
+class Rule(Frozen):
     """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
 
     at_least: Annotated[int, Field(ge=0, le=MAX_JOBS)]
     dynos: Count
 
 
-class LatencyRule(_Frozen):
+class LatencyRule(Frozen):
     """A step on queue age: once the oldest ready job has waited this long, run ``dynos``."""
 
     at_least_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)]
     dynos: Count
 
 
-class Window(_Frozen):
+class Window(Frozen):
     """A weekly time window that overrides min_dynos / max_dynos while it is open."""
 
     days: tuple[str, ...] = Field(default=("daily",), validate_default=True)
@@ -106,7 +103,7 @@ class Window(_Frozen):
         return (day in self.days and clock >= start) or (yesterday in self.days and clock < end)
 
 
-class ProcessSettings(_Frozen):
+class ProcessSettings(Frozen):
     type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
     adapter: str = catalog.AUTO
     queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
