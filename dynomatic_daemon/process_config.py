@@ -148,19 +148,18 @@ class ProcessSettings(Frozen):
             problems.append("rules: give rules, latency_rules or jobs_per_dyno (or several)")
         if self.max_dynos is not None and self.min_dynos > self.max_dynos:
             problems.append(f"min_dynos: {self.min_dynos} is above max_dynos {self.max_dynos}")
-        if self.worker_names is not None:
-            problems += self._hobby_problems(self.worker_names)
+        if self.worker_names is not None and self.hobby_cap is not None:
+            problems += self._hobby_problems(self.worker_names, self.hobby_cap)
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
-    def _hobby_problems(self, names: tuple[str, ...]) -> list[str]:
+    def _hobby_problems(self, names: tuple[str, ...], limit: int) -> list[str]:
         problems = []
         if not names:
             problems.append("worker_names: must name at least one process type")
         if len(set(names)) != len(names):
             problems.append(f"worker_names: duplicate names in {list(names)}")
-        limit = len(names)
         for key, values in (
             ("rules", [r.dynos for r in self.rules]),
             ("latency_rules", [r.dynos for r in self.latency_rules]),
@@ -187,12 +186,14 @@ class ProcessSettings(Frozen):
         return self.worker_names is not None
 
     @property
+    def hobby_cap(self) -> int | None:
+        """Hobby mode runs at most one dyno per worker name, whatever a window allows."""
+        return None if self.worker_names is None else len(self.worker_names)
+
+    @property
     def ceiling(self) -> int | None:
         """The most dynos this entry may ever run: max_dynos, and in hobby mode one per name."""
-        bounds = [
-            b for b in (self.max_dynos, len(self.worker_names or ()) or None) if b is not None
-        ]
-        return min(bounds) if bounds else None
+        return tighter(self.max_dynos, self.hobby_cap)
 
     @property
     def count_cap(self) -> int:
@@ -224,6 +225,13 @@ def _step_problems(key: str, steps: list[tuple[float, int]], field: str) -> list
                 f"{steps[prev][1]} at {steps[prev][0]:g}; more work must not mean fewer dynos"
             )
     return problems
+
+
+def tighter(high: int | None, other: int | None) -> int | None:
+    """The smaller of two upper bounds, where None is no bound."""
+    if high is None or other is None:
+        return other if high is None else high
+    return min(high, other)
 
 
 def valid_adapters() -> str:
