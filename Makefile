@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LINT_PATHS := dynomatic_daemon tests $(wildcard benchmarks)
+LINT_PATHS := dynomatic_daemon tests tools $(wildcard benchmarks)
 
 .DEFAULT_GOAL := test
-.PHONY: test lint typecheck venv demo bench bench-adapters soak clean distclean
+.PHONY: test lint typecheck venv demo bench bench-adapters soak mutate clean distclean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -48,6 +48,11 @@ SOAK_MINUTES ?= 30
 soak: venv
 	$(BIN)/python -m benchmarks.chaos
 	$(BIN)/python -m benchmarks.cluster_soak --minutes $(SOAK_MINUTES)
+
+# Mutation testing of the decision core and the adapters (tools/mutation.toml lists the targets;
+# MUTATE_ARGS e.g. "dynomatic_daemon/tick.py --jobs 2"; see docs/testing.md).
+mutate: venv
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 # Build output and tool caches; the virtualenv stays (see distclean).
 clean:

@@ -8,7 +8,8 @@ import psycopg
 from psycopg import conninfo
 from pydantic import SecretStr
 
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
+from dynomatic_daemon.addresses import is_local_database
+
 APPLICATION_NAME = "dynomatic-history"
 
 
@@ -37,9 +38,8 @@ def connection_kwargs(
         "options": options,
         "autocommit": True,
     }
-    host = params.get("host")
-    local = host is None or str(host) in LOCAL_HOSTS or str(host).startswith(("/", "127."))
-    if "sslmode" not in params and not local:
+    # loopback is decided from the parsed address: "127.attacker.example" is a remote name
+    if "sslmode" not in params and not is_local_database(params):
         extra["sslmode"] = "require"
     return {"conninfo": value, **extra}
 

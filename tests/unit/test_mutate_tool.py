@@ -1,0 +1,80 @@
+"""The mutation tool makes the mutants it promises, and leaves docstrings and annotations alone."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "mutate.py"
+
+SAMPLE = '''
+"""Docstring with SELECT and AND: not SQL that runs."""
+
+LIMIT: int = 500
+
+
+def pick(a: int, b: int | None, names: list[str]) -> int:
+    """Another docstring: WHERE x <= 1."""
+    if a <= 3 and b is not None:
+        return min(a, b)
+    sql = "SELECT LEAST(x, y) FROM t WHERE z IS NULL AND w < now() LIMIT 500"
+    return not names
+'''
+
+
+def _tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutate_tool", TOOL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutate_tool"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _mutations() -> list[tuple[int, str]]:
+    return [(line, what) for _, _, _, what, line in _tool()._collect(SAMPLE)]
+
+
+def test_python_operators_are_mutated_on_their_lines() -> None:
+    found = _mutations()
+    for expected in [
+        (4, "500 -> 501"),
+        (9, "<= -> <"),
+        (9, "and -> or"),
+        (9, "is not -> is"),
+        (9, "if x -> if not x"),
+        (10, "min() -> max()"),
+        (10, "return x -> return None"),
+        (12, "not x -> x"),
+    ]:
+        assert expected in found
+
+
+def test_sql_strings_get_sql_mutants_but_docstrings_and_annotations_none() -> None:
+    found = _mutations()
+    sql = {what for line, what in found if line == 11}
+    assert {
+        "SQL 'LEAST' -> 'GREATEST'",
+        "SQL 'IS NULL' -> 'IS NOT NULL'",
+        "SQL 'AND' -> 'OR'",
+        "SQL '<' -> '<='",
+        "SQL 'LIMIT 500' -> ''",
+    } <= sql
+    assert not [what for line, what in found if line in (2, 8)]  # the docstrings
+    assert not [what for line, what in found if line == 7]  # the signature's annotations
+
+
+def test_each_mutant_changes_the_source_once() -> None:
+    tool = _tool()
+    sites = tool._collect(SAMPLE)
+    sources = set()
+    for index in range(len(sites)):
+        tree = ast.parse(SAMPLE)
+        node, field, new, _, _ = tool._collect(tree)[index]
+        setattr(node, field, new)
+        sources.add(ast.unparse(ast.fix_missing_locations(tree)))
+    assert ast.unparse(ast.parse(SAMPLE)) not in sources
+    assert len(sources) == len(sites)

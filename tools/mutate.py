@@ -1,0 +1,362 @@
+"""Mutation testing for the decision core and the adapters: do the tests notice a wrong line?
+
+Each mutant is one small change to one module (a comparison flipped, ``and`` for ``or``, ``min``
+for ``max``, a number moved by one, a condition negated, a ``return`` value dropped, and inside SQL
+strings ``<=`` for ``<``, ``LEAST`` for ``GREATEST``, ``IS NULL`` for ``IS NOT NULL``, ``AND`` for
+``OR``, a ``LIMIT`` removed). The module's own tests, listed in ``tools/mutation.toml``, run
+against it; a failing or hanging test run kills the mutant, a passing one lets it survive.
+Mutants shown to be equivalent (no test could tell, because the behaviour is the same) are listed
+in the same file with the reason, and are left out of the score.
+
+    python tools/mutate.py                       # every target in tools/mutation.toml
+    python tools/mutate.py dynomatic_daemon/policy.py --min-score 95 --jobs 2
+    python tools/mutate.py dynomatic_daemon/tick.py --list      # the mutants, without running
+
+Work happens in copies of the project under a temporary directory (one per job), so the checkout
+is never modified and the daemon subprocesses that tests start import the mutated copy too.
+Exit status: 0, or 1 when a target scores below ``--min-score``, 2 when the tests fail unmutated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from queue import Queue
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "tools" / "mutation.toml"
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
+    "build", "dist", "*.egg-info", "node_modules",
+)  # fmt: skip
+
+COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+    ast.In: ast.NotIn, ast.NotIn: ast.In,
+}  # fmt: skip
+BINOP_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv,
+}  # fmt: skip
+CALL_SWAPS = {"min": "max", "max": "min", "any": "all", "all": "any"}
+SQL_SWAPS = [
+    (r"<=", "<"), (r"(?<![<>!])<(?![=>])", "<="), (r">=", ">"), (r"(?<![<>-])>(?!=)", ">="),
+    (r"\bAND\b", "OR"), (r"\bOR\b", "AND"), (r"\bIS NULL\b", "IS NOT NULL"),
+    (r"\bIS NOT NULL\b", "IS NULL"), (r"\bLEAST\b", "GREATEST"), (r"\bGREATEST\b", "LEAST"),
+    (r"\bmin\(", "max("), (r"\bmax\(", "min("), (r"\bNOT\s+", ""), (r"\s*\bLIMIT\s+\S+", ""),
+    (r"\bDESC\b", "ASC"), (r"\bASC\b", "DESC"), (r"\bcount\(\*\)", "0"),
+]  # fmt: skip
+SQL_HINT = re.compile(r"\b(SELECT|WHERE|FROM|AND|JOIN)\b")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str
+    index: int  # position among this module's mutants; stable while the module is unchanged
+    line: int
+    source_line: str  # the original line, stripped: how the equivalents list names a mutant
+    mutation: str  # "<= -> <", "and -> or", ...
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.module, self.source_line, self.mutation)
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    outcome: str  # killed | survived | timeout | equivalent
+    seconds: float
+
+
+# -- making mutants ------------------------------------------------------------------------------
+
+
+class _Sites(ast.NodeVisitor):
+    """Walks a module and yields, for each mutable spot, (node, field, replacement, description)."""
+
+    def __init__(self) -> None:
+        self.sites: list[tuple[ast.AST, str, object, str, int]] = []
+        self._skip: set[int] = set()
+
+    def _add(self, node: ast.AST, field: str, new: object, what: str) -> None:
+        self.sites.append((node, field, new, what, getattr(node, "lineno", 0)))
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._skip_docstring(node.body)
+        for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs]:
+            self._skip_tree(arg.annotation)
+        self._skip_tree(node.returns)
+        for decorator in node.decorator_list:
+            self._skip_tree(decorator)
+        self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._skip_docstring(node.body)
+        for decorator in node.decorator_list:
+            self._skip_tree(decorator)
+        self.generic_visit(node)
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self._skip_docstring(node.body)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._skip_tree(node.annotation)
+        self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for i, op in enumerate(node.ops):
+            swap = COMPARE_SWAPS.get(type(op))
+            if swap is not None:
+                ops = list(node.ops)
+                ops[i] = swap()
+                self._add(node, "ops", ops, f"{_op(op)} -> {_op(swap())}")
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        new: ast.boolop = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        self._add(node, "op", new, f"{_op(node.op)} -> {_op(new)}")
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        swap = BINOP_SWAPS.get(type(node.op))
+        if swap is not None and not _is_string_format(node):
+            self._add(node, "op", swap(), f"{_op(node.op)} -> {_op(swap())}")
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if isinstance(node.op, ast.Not):
+            # not (not x) is bool(x): the negation is gone and the value stays a bool
+            self._add(node, "operand", ast.UnaryOp(ast.Not(), node.operand), "not x -> x")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id in CALL_SWAPS:
+            name = CALL_SWAPS[node.func.id]
+            self._add(node.func, "id", name, f"{node.func.id}() -> {name}()")
+        self.generic_visit(node)
+
+    def visit_If(self, node: ast.If) -> None:
+        self._add(node, "test", ast.UnaryOp(ast.Not(), node.test), "if x -> if not x")
+        self.generic_visit(node)
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if node.value is not None and not _is_none(node.value):
+            self._add(node, "value", ast.Constant(None), "return x -> return None")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if id(node) in self._skip:
+            return
+        value = node.value
+        if isinstance(value, bool):
+            self._add(node, "value", not value, f"{value} -> {not value}")
+        elif isinstance(value, int):
+            self._add(node, "value", value + 1, f"{value} -> {value + 1}")
+        elif isinstance(value, float):
+            new = value * 2 if value else 1.0
+            self._add(node, "value", new, f"{value} -> {new}")
+        elif isinstance(value, str) and SQL_HINT.search(value):
+            for pattern, replacement in SQL_SWAPS:
+                for match in re.finditer(pattern, value):
+                    mutated = value[: match.start()] + replacement + value[match.end() :]
+                    what = f"SQL {match.group(0).strip()!r} -> {replacement.strip()!r}"
+                    self._add(node, "value", mutated, what)
+
+    def _skip_docstring(self, body: list[ast.stmt]) -> None:
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            self._skip.add(id(body[0].value))
+
+    def _skip_tree(self, node: ast.AST | None) -> None:
+        if node is not None:
+            self._skip.update(id(child) for child in ast.walk(node))
+
+
+def _op(op: ast.AST) -> str:
+    symbols = {
+        ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+        ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in", ast.And: "and",
+        ast.Or: "or", ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+        ast.Mod: "%",
+    }  # fmt: skip
+    return symbols.get(type(op), type(op).__name__)
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _is_string_format(node: ast.BinOp) -> bool:
+    return isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+
+
+def mutants(module: str) -> list[Mutant]:
+    return [m for m, _ in _mutated_sources(module)]
+
+
+def _mutated_sources(module: str) -> Iterator[tuple[Mutant, str]]:
+    text = (ROOT / module).read_text()
+    lines = text.splitlines()
+    count = len(_collect(text))
+    for index in range(count):
+        tree = ast.parse(text)
+        node, field, new, what, line = _collect(tree)[index]
+        setattr(node, field, new)
+        ast.fix_missing_locations(tree)
+        source_line = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        yield Mutant(module, index, line, source_line, what), ast.unparse(tree)
+
+
+def _collect(source: str | ast.Module) -> list[tuple[ast.AST, str, object, str, int]]:
+    tree = ast.parse(source) if isinstance(source, str) else source
+    sites = _Sites()
+    sites.visit(tree)
+    return sites.sites
+
+
+# -- running them --------------------------------------------------------------------------------
+
+
+def _pytest(copy: Path, tests: list[str], timeout: float) -> str:
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    # a fixed Hypothesis seed: a mutant is killed or not, the same way on every run
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    command += ["--hypothesis-seed=0", *tests]
+    try:
+        done = subprocess.run(
+            command, cwd=copy, env=env, capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if done.returncode == 0 else "killed"
+
+
+def _check_copy_is_imported(copy: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    found = subprocess.run(
+        [sys.executable, "-c", "import dynomatic_daemon; print(dynomatic_daemon.__file__)"],
+        cwd=copy, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not Path(found).is_relative_to(copy):
+        raise SystemExit(f"the copy is not what Python imports ({found}); is PYTHONPATH ignored?")
+
+
+def run_target(
+    module: str, tests: list[str], equivalent: set[tuple[str, str, str]], jobs: int
+) -> list[Result]:
+    work = Path(tempfile.mkdtemp(prefix="dynomatic-mutate-"))
+    try:
+        copies: Queue[Path] = Queue()
+        for job in range(jobs):
+            copy = work / f"copy{job}"
+            shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
+            _check_copy_is_imported(copy)
+            copies.put(copy)
+        started = time.monotonic()
+        baseline = _pytest(work / "copy0", tests, timeout=600)
+        base_seconds = time.monotonic() - started
+        if baseline != "survived":
+            raise SystemExit(f"{module}: its tests fail without any mutation: {' '.join(tests)}")
+        timeout = max(30.0, 3 * base_seconds)
+        print(f"{module}: tests pass unmutated in {base_seconds:.1f} s", flush=True)
+
+        def one(item: tuple[Mutant, str]) -> Result:
+            mutant, source = item
+            if mutant.key() in equivalent:
+                return Result(mutant, "equivalent", 0.0)
+            copy = copies.get()
+            target = copy / module
+            original = target.read_text()
+            try:
+                target.write_text(source)
+                began = time.monotonic()
+                outcome = _pytest(copy, tests, timeout)
+                return Result(mutant, outcome, time.monotonic() - began)
+            finally:
+                target.write_text(original)
+                copies.put(copy)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = []
+            for result in pool.map(one, _mutated_sources(module)):
+                if result.outcome == "survived":
+                    m = result.mutant
+                    print(f"  survived  {m.module}:{m.line}  {m.mutation}  | {m.source_line}")
+                results.append(result)
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def score(results: list[Result]) -> tuple[int, int, int, float]:
+    counted = [r for r in results if r.outcome != "equivalent"]
+    killed = sum(r.outcome in ("killed", "timeout") for r in counted)
+    equivalent = len(results) - len(counted)
+    return killed, len(counted), equivalent, 100.0 * killed / len(counted) if counted else 100.0
+
+
+def load_config() -> tuple[dict[str, list[str]], set[tuple[str, str, str]]]:
+    data = tomllib.loads(CONFIG.read_text())
+    targets = {module: list(spec["tests"]) for module, spec in data.get("targets", {}).items()}
+    equivalent = {
+        (entry["module"], entry["line"].strip(), entry["mutation"])
+        for entry in data.get("equivalent", [])
+    }
+    return targets, equivalent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: every target)")
+    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
+    parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this percent")
+    parser.add_argument("--list", action="store_true", help="print the mutants and stop")
+    parser.add_argument("--json", type=Path, help="also write every result to this file")
+    args = parser.parse_args(argv)
+
+    targets, equivalent = load_config()
+    modules = args.modules or list(targets)
+    unknown = [m for m in modules if m not in targets]
+    if unknown:
+        parser.error(f"no tests listed in {CONFIG.relative_to(ROOT)} for: {', '.join(unknown)}")
+    if args.list:
+        for module in modules:
+            for m in mutants(module):
+                mark = "  (equivalent)" if m.key() in equivalent else ""
+                print(f"{m.module}:{m.line}  {m.mutation}  | {m.source_line}{mark}")
+        return 0
+
+    status, everything = 0, []
+    summary = []
+    for module in modules:
+        results = run_target(module, targets[module], equivalent, args.jobs)
+        everything += results
+        killed, counted, equal, percent = score(results)
+        summary.append(f"{module}: {killed}/{counted} killed ({percent:.1f} %), {equal} equivalent")
+        if percent < args.min_score:
+            status = 1
+    print("\n".join(["", *summary]))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in everything], indent=2))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
