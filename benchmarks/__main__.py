@@ -14,6 +14,7 @@ import time
 
 from benchmarks import (
     api_budget,
+    fleet,
     history_cost,
     history_memory,
     memory,
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             ["--ticks", "1000" if quick else "10000"],
         ),
         ("scaling quality", simulate.main, ["--seeds", "1" if quick else "3"]),
+        ("several apps", fleet.main, ["--quick"] if quick else []),
     ]
     failed = []
     started = time.monotonic()

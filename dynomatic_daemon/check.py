@@ -11,7 +11,10 @@ from dynomatic_daemon.config import Settings
 from dynomatic_daemon.db import Database
 from dynomatic_daemon.errors import DynomaticError
 from dynomatic_daemon.models import Formation
+from dynomatic_daemon.state.store import StateStore
 from dynomatic_daemon.tick import Ticker, missing_types, not_in_formation
+
+STORE_WAIT_SECONDS = 5.0  # check is no tick: it may wait for the state store's full answer
 
 
 class _Report:
@@ -60,8 +63,55 @@ def run_checks(
                 + ", ".join(f"{t}={formation[0].quantity(t)}" for t in proc.formation_types)
             )
             report.line(not missing, f"process {proc.type}", detail)
+        _guardrails(report, ticker, formation[0])
     print("all checks passed" if report.ok else "some checks FAILED", file=out)
     return report.ok
+
+
+def _guardrails(report: _Report, ticker: Ticker, formation: Formation) -> None:
+    """The state store, each guardrail in force, and what each type costs and has spent."""
+    guardian = ticker.guardian
+    if guardian is None:
+        return
+    store = guardian.store
+    if store is None:
+        print(
+            "note  state store: none ([state] and [history] are off): no pauses; overrides and "
+            "spend are kept in memory only",
+            file=report.out,
+        )
+    elif not report.attempt("state store", partial(_store, store)):
+        return
+    guardian.begin(lambda: None, wait=STORE_WAIT_SECONDS)  # as the next tick will read it
+    for found in guardian.report(formation):
+        in_force = found.in_force
+        words = {
+            "pause": in_force.pause,
+            "override": in_force.override,
+            "release_hold": in_force.release_hold,
+            "budget": f"caps it at {in_force.cap}: {in_force.cap_reason}",
+        }
+        for name in in_force.names:
+            print(f"warn  guardrail {name} on {found.process_type}: {words[name]}", file=report.out)
+        cost = (
+            "price unknown (give it in [budget] prices)"
+            if found.hourly_usd is None
+            else f"${found.hourly_usd:.4f}/h, ${found.hourly_usd * 24:.2f}/day"
+        )
+        report.line(
+            True,
+            f"cost {found.process_type}",
+            f"{found.dynos} dyno(s) now: {cost}; spent {found.spent.day_dyno_hours:.2f} "
+            f"dyno-hours today, ${found.spent.month_usd:.2f} this month",
+        )
+
+
+def _store(store: StateStore) -> str:
+    try:
+        guards = store.active()
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check, in one line
+        raise DynomaticError(store.describe(exc)) from None
+    return f"schema {store.schema!r}, {len(guards)} guardrail(s) in force"
 
 
 def _did_you_mean(process_type: str, formation: Formation) -> str:

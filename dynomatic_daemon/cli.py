@@ -23,17 +23,18 @@ from typing import Any, TextIO, cast
 
 import structlog
 
-from dynomatic_daemon import __version__, config, logs, once_json, wiring
+from dynomatic_daemon import __version__, apps_config, config, fleet_cli, logs, once_json, wiring
 from dynomatic_daemon.check import run_checks
 from dynomatic_daemon.cli_output import ClosableOutput
 from dynomatic_daemon.clock import SystemClock
 from dynomatic_daemon.demo import runner as demo_runner
-from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.errors import ConfigError, Problem
 from dynomatic_daemon.history import commands as history_commands
 from dynomatic_daemon.leader import Role
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.sandbox import heroku_standin
 from dynomatic_daemon.simulate import command as simulate_command
+from dynomatic_daemon.state import commands as state_commands
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_STANDBY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 CONFIG, LOG_FORMAT = "--config", "--log-format"
@@ -128,18 +129,27 @@ def _print_problems(exc: ConfigError) -> None:
 
 def with_settings(
     handler: Callable[[config.Settings, argparse.Namespace], int],
+    several: Callable[[apps_config.Apps, argparse.Namespace], int] | None = None,
 ) -> Callable[[argparse.Namespace], int]:
-    """A handler that gets the validated config; bad config exits 2, other errors 1."""
+    """A handler that gets the validated config; bad config exits 2, other errors 1.
+    ``several`` handles a file of several apps ([[app]] blocks); without it such a file is
+    refused (exit 2)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            settings = config.load(config.resolve_path(args.config, os.environ), os.environ)
+            apps = apps_config.load(config.resolve_path(args.config, os.environ), os.environ)
+            if apps.multi and several is None and getattr(args, "app", None):
+                apps = _picked(apps, args.app)
+            if apps.multi and (several is None or getattr(args, "http_port", None)):
+                raise ConfigError([_one_app_only(args, several is None, len(apps.apps))])
         except ConfigError as exc:
             _print_problems(exc)
             return EXIT_CONFIG
-        with logs.scrubbed_output(logs.SecretScrubber(wiring.secrets_of(settings))):
+        with logs.scrubbed_output(logs.SecretScrubber(fleet_cli.secrets_of(apps))):
             try:
-                return handler(settings, args)
+                if apps.multi and several is not None:
+                    return several(apps, args)
+                return handler(apps.apps[0], args)
             except ConfigError as exc:  # auto-detection can only judge once the database answers
                 _print_problems(exc)
                 return EXIT_CONFIG
@@ -151,6 +161,33 @@ def with_settings(
                 return EXIT_FAILURE
 
     return run
+
+
+def _one_app_only(args: argparse.Namespace, command: bool, apps: int) -> Problem:
+    what = f"dynomatic {args.command}" if command else "--http-port"
+    hint = "name one with --app NAME" if hasattr(args, "app") else "use a single-app config"
+    return Problem(what, f"works on one app; this config has {apps} [[app]] blocks ({hint})")
+
+
+def _picked(apps: apps_config.Apps, name: str) -> apps_config.Apps:
+    """The one app a command such as ``history --app NAME`` reads, of a config of several."""
+    for one in apps.apps:
+        if one.heroku.app == name:
+            return apps_config.Apps(apps=(one,))
+    names = ", ".join(a.heroku.app for a in apps.apps)
+    raise ConfigError([Problem("--app", f"no app {name!r} in this config ({names})")])
+
+
+def _with_app(
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_arguments(parser)
+        parser.add_argument(
+            "--app", metavar="NAME", help="in a config of several apps, the app to act on"
+        )
+
+    return add
 
 
 def _global_options(parser: argparse.ArgumentParser, command: Command, default: Any) -> None:
@@ -302,32 +339,55 @@ COMMANDS: dict[str, Command] = {
     "run": Command(
         "run the daemon: one tick every interval until SIGTERM",
         "0 when stopped by SIGTERM or SIGINT, 2 on bad configuration",
-        with_settings(cmd_run),
+        with_settings(cmd_run, fleet_cli.cmd_run),
         _run_arguments,
     ),
     "once": Command(
         "run one tick, print what it decided, and exit",
         "0, 1 when a process type could not be read or scaled, 2 on bad configuration, "
         "3 when another copy holds the leader lock, 130 on Ctrl-C",
-        with_settings(cmd_once),
+        with_settings(cmd_once, fleet_cli.cmd_once),
         _once_arguments,
     ),
     "check": Command(
         "check the config, database, queue reads and formation, then exit",
         "0 when every check passes, 1 when one fails, 2 on bad configuration",
-        with_settings(cmd_check),
+        with_settings(cmd_check, fleet_cli.cmd_check),
     ),
     "history": Command(
         "what the scaler saw and did: events and charts (history init: create its schema)",
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_history),
-        history_commands.add_history_arguments,
+        _with_app(history_commands.add_history_arguments),
     ),
     "report": Command(
         "write one self-contained HTML report of the history",
         "0, 1 when there is no history schema, 2 on bad configuration",
         with_settings(history_commands.cmd_report),
-        history_commands.add_report_arguments,
+        _with_app(history_commands.add_report_arguments),
+    ),
+    "pause": Command(
+        "pause scaling of one type or all, for a while (the running daemon sees it next tick)",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
+        with_settings(state_commands.cmd_pause),
+        _with_app(state_commands.add_pause_arguments),
+        options=(CONFIG,),  # it prints a line; it logs nothing
+    ),
+    "resume": Command(
+        "end a pause (and a manual override) before it expires",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration "
+        "or an unknown --type",
+        with_settings(state_commands.cmd_resume),
+        _with_app(state_commands.add_resume_arguments),
+        options=(CONFIG,),
+    ),
+    "status": Command(
+        "the pauses and overrides in force, and the spend budgets count",
+        "0, 1 when no state store is configured or it cannot be reached, 2 on bad configuration",
+        with_settings(state_commands.cmd_status),
+        _with_app(lambda parser: None),
+        options=(CONFIG,),
     ),
     "simulate": Command(
         "replay a day of jobs through configs and reference policies: cost, waits, writes",

@@ -29,6 +29,12 @@ from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
 from dynomatic_daemon.frozen import Frozen
+from dynomatic_daemon.guard_config import (
+    BudgetSettings,
+    StateSettings,
+    apply_state_secret,
+    missing_state_secret,
+)
 from dynomatic_daemon.observe_config import (
     HistorySettings,
     HttpSettings,
@@ -66,6 +72,8 @@ class HerokuSettings(Frozen):
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
     max_retries: Annotated[int, Field(ge=0, le=5)] = 2
     resync_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # how often to look for a new release (one API call); 0: never (no release holds)
+    releases_poll_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
     @model_validator(mode="after")
     def _https_unless_loopback(self) -> HerokuSettings:
@@ -104,6 +112,8 @@ class Settings(Frozen):
     history: HistorySettings = HistorySettings()
     http: HttpSettings = HttpSettings()
     notify: NotifyList = ()
+    state: StateSettings = StateSettings()
+    budget: BudgetSettings = BudgetSettings()
     # URLs of further databases named by an adapter's url_env, keyed by that variable's name.
     database_urls: Mapping[str, SecretStr] = Field(default_factory=dict, exclude=True)
 
@@ -147,6 +157,9 @@ class Settings(Frozen):
                         f"process {owners[ftype]!r}"
                     )
                 owners[ftype] = proc.type
+        for ptype in self.budget.process:
+            if ptype not in {p.type for p in self.process}:
+                problems.append(f"budget.process.{ptype}: no [[process]] has this type")
         interval = self.daemon.interval_seconds
         if interval < MIN_INTERVAL_SECONDS and not is_loopback(
             urlsplit(self.heroku.api_url).hostname
@@ -179,12 +192,14 @@ _SCALAR_SECTIONS: dict[str, type[BaseModel]] = {
     "daemon": DaemonSettings,
     "history": HistorySettings,
     "http": HttpSettings,
+    "state": StateSettings,
 }
 _ENV_ONLY = {
     ("heroku", "api_key"): "HEROKU_API_KEY",
     ("database", "url"): "DATABASE_URL",
     ("history", "url"): "the variable history.url_env names",
     ("http", "password"): "the variable http.password_env names",
+    ("state", "url"): "the variable state.url_env names",
 }
 
 
@@ -198,7 +213,17 @@ def resolve_path(cli_path: str | None, env: Mapping[str, str]) -> Path:
 
 def load(path: Path, env: Mapping[str, str]) -> Settings:
     """Read, layer and validate; raise ConfigError with one Problem per bad key."""
-    raw = _read_toml(path)
+    return from_raw(read_toml(path), env)
+
+
+def from_raw(
+    raw: dict[str, Any], env: Mapping[str, str], *, api_key_env: str | None = None
+) -> Settings:
+    """Layer the environment over one app's parsed file and validate it.
+
+    ``api_key_env``: the one variable that holds this app's key (an ``[[app]]`` block names
+    it); None reads HEROKU_API_KEY, else HEROKU_TOKEN, and lets the environment name the app,
+    as a single-app file always has."""
     problems: list[Problem] = []
     env_keys: dict[str, str] = {}
     for (section, key), var in _ENV_ONLY.items():
@@ -207,9 +232,10 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
                 Problem(f"{section}.{key}", f"secrets come from the environment only (set {var})")
             )
             del raw[section][key]
-    _apply_env(raw, env, env_keys, problems)
-    _apply_secrets(raw, env, problems)
+    _apply_env(raw, env, env_keys, problems, app_aliases=api_key_env is None)
+    _apply_secrets(raw, env, problems, api_key_env)
     apply_secrets(raw, env, problems)
+    apply_state_secret(raw, env, problems)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -217,12 +243,13 @@ def load(path: Path, env: Mapping[str, str]) -> Settings:
         problems.extend(problems_from_validation(exc, Settings, env_keys, hints))
         raise ConfigError(problems) from None
     problems.extend(missing_secrets(settings.history))
+    problems.extend(missing_state_secret(settings.state))
     if problems:
         raise ConfigError(problems)
     return _adapter_urls(settings, env)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as file:
             data = file.read(MAX_CONFIG_BYTES + 1)
@@ -248,9 +275,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _apply_env(
-    raw: dict[str, Any], env: Mapping[str, str], env_keys: dict[str, str], problems: list[Problem]
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    env_keys: dict[str, str],
+    problems: list[Problem],
+    *,
+    app_aliases: bool = True,
 ) -> None:
-    aliases = {"HEROKU_APP_NAME": ("heroku", "app"), "DYNOMATIC_HEROKU_APP": ("heroku", "app")}
+    # In a file of several apps each names its own: Heroku's HEROKU_APP_NAME (set on the
+    # scaler's own dyno) must not rename them all.
+    app_vars = ("HEROKU_APP_NAME", "DYNOMATIC_HEROKU_APP")
+    aliases = dict.fromkeys(app_vars, ("heroku", "app"))
     for section, model in _SCALAR_SECTIONS.items():
         for key in model.model_fields:
             if (section, key) in _ENV_ONLY:
@@ -258,7 +293,7 @@ def _apply_env(
             aliases[f"DYNOMATIC_{section}_{key}".upper()] = (section, key)
     # The more specific DYNOMATIC_HEROKU_APP wins over Heroku's own HEROKU_APP_NAME.
     for var in sorted(aliases, key=lambda v: v == "DYNOMATIC_HEROKU_APP"):
-        if var in env:
+        if var in env and (app_aliases or var not in app_vars):
             section, key = aliases[var]
             target = raw.setdefault(section, {})
             if not isinstance(target, dict):
@@ -275,17 +310,22 @@ def _apply_env(
             )
 
 
-def _apply_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[Problem]) -> None:
+def _apply_secrets(
+    raw: dict[str, Any], env: Mapping[str, str], problems: list[Problem], api_key_env: str | None
+) -> None:
     heroku = raw.setdefault("heroku", {})
     database = raw.setdefault("database", {})
     if not isinstance(heroku, dict) or not isinstance(database, dict):
         return
-    source = api_key_variable(env)
-    if source is not None:
+    source = api_key_variable(env) if api_key_env is None else api_key_env
+    if source is not None and env.get(source, "").strip():
         heroku["api_key"] = env[source].strip()
     else:
         problems.append(
-            Problem("HEROKU_API_KEY", "not set; the Heroku API key comes from the environment only")
+            Problem(
+                source or "HEROKU_API_KEY",
+                "not set; the Heroku API key comes from the environment only",
+            )
         )
     url_env = database.get("url_env", "DATABASE_URL")
     if isinstance(url_env, str) and env.get(url_env, "").strip():

@@ -47,6 +47,10 @@ KINDS = (
     "leader_change",  # this copy became leader, standby, or cannot tell
     "stalled",  # no tick has completed for stalled_after_intervals intervals
     "resumed",  # a tick completed again after a stall
+    "paused",  # a process type (or all) was paused by `dynomatic pause`
+    "override",  # a person scaled a type; the daemon leaves it alone for a while
+    "release_hold",  # a new release: scale-downs wait for release_hold_seconds
+    "budget",  # a budget in alert mode would be broken by the desired count
 )
 _REFUSALS = (HerokuAuthError, HerokuInvalidRequestError, HerokuNotFoundError)
 

@@ -96,6 +96,12 @@ class FormationKeeper:
         self._known, self._listed_at, self._stale = result.formation, now, False
         return result.formation, changes
 
+    @property
+    def calls_paused(self) -> bool:
+        """True while the API is left alone (after 401/403, 429, or 5xx beyond the retries):
+        optional calls, such as looking for a new release, wait too."""
+        return self.clock.monotonic() < self._paused_until
+
     def forget(self) -> None:
         """Drop the remembered formation: the next ``formation()`` lists it, reporting nothing
         as a manual change (what changed meanwhile was most likely another copy's doing)."""

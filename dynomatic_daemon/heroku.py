@@ -16,7 +16,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -49,7 +50,28 @@ MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_IN_CALL_SECONDS = 10.0
 _REDACTED = "[redacted]"
 
+# The newest release only: Heroku lists releases by version, oldest first, unless asked.
+NEWEST_RELEASE_RANGE = "version ..; order=desc, max=1"
+
 MaySend = Callable[[], str | None]  # why not to send now, or None to go ahead
+
+
+class Budget(Protocol):
+    """A token's request budget shared with other apps (``api_budget.AppBudget``)."""
+
+    def spend(self) -> str | None: ...  # take one request: why not, or None to go ahead
+
+    def seen(self, remaining: int | None) -> None: ...  # what RateLimit-Remaining said
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The app's newest release: a deploy, a config change, a rollback."""
+
+    version: int
+    created_at: datetime
+    description: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +96,7 @@ class HerokuClient:
         sleep: Callable[[float], object] = time.sleep,
         backoff_seconds: float = 0.5,
         instance: str | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if max_retries < 0 or backoff_seconds < 0:
             raise ValueError("max_retries and backoff_seconds must be >= 0")
@@ -81,11 +104,13 @@ class HerokuClient:
         self._app = app
         self.__api_key = api_key
         self._path = f"/apps/{quote(app, safe='')}/formation"
+        self._releases_path = f"/apps/{quote(app, safe='')}/releases"
         self._max_retries = max_retries
         self._sleep = sleep
         self._backoff = backoff_seconds
         # Names the sending copy (pid@host), for Heroku support and for telling copies apart.
         self._user_agent = f"{USER_AGENT} (instance {instance})" if instance else USER_AGENT
+        self._budget = budget
         self._rate_limit_remaining: int | None = None
         self._last_request_id: str | None = None
 
@@ -123,8 +148,38 @@ class HerokuClient:
         response = self._send("PATCH", body, None, may_send)
         return self._result(self._parse_entries("PATCH", response), response)
 
+    def latest_release(self, may_send: MaySend | None = None) -> Release | None:
+        """The newest release of the app (one call), or None for an app never released."""
+        path = self._releases_path
+        response = self._send("GET", None, NEWEST_RELEASE_RANGE, may_send, path=path)
+        try:
+            items = response.json()
+            if not isinstance(items, list):
+                raise TypeError("expected a JSON array")
+            if not items:
+                return None
+            newest = max(items, key=lambda item: int(item["version"]))
+            return Release(
+                version=int(newest["version"]),
+                created_at=datetime.fromisoformat(str(newest["created_at"])),
+                description=str(newest.get("description") or ""),
+                status=str(newest.get("status") or "succeeded"),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise HerokuUnavailableError(
+                self._scrub(f"GET {path}: unexpected response body ({exc})"),
+                status=response.status_code,
+                request_id=response.headers.get("Request-Id"),
+            ) from exc
+
     def _send(
-        self, method: str, body: Any, page_range: str | None, may_send: MaySend | None
+        self,
+        method: str,
+        body: Any,
+        page_range: str | None,
+        may_send: MaySend | None,
+        *,
+        path: str | None = None,
     ) -> httpx.Response:
         """One attempt, then bounded retries of server failures; each one asks ``may_send``."""
         failed: HerokuUnavailableError | None = None
@@ -132,10 +187,12 @@ class HerokuClient:
             if failed is not None:
                 self._sleep(self._wait(attempt, failed))
             refusal = may_send() if may_send is not None else None
+            if refusal is None and self._budget is not None:
+                refusal = self._budget.spend()
             if refusal is not None:
                 raise _held_back(refusal, failed)
             try:
-                return self._send_once(method, body, page_range)
+                return self._send_once(method, body, page_range, path or self._path)
             except HerokuUnavailableError as exc:
                 too_long = (exc.retry_after or 0.0) > MAX_RETRY_AFTER_IN_CALL_SECONDS
                 if attempt == self._max_retries or too_long:
@@ -148,7 +205,9 @@ class HerokuClient:
         jitter = random.uniform(0, self._backoff)  # noqa: S311 - spreading retries, not secrets
         return float(max(backoff + jitter, failed.retry_after or 0.0))
 
-    def _send_once(self, method: str, body: Any, page_range: str | None) -> httpx.Response:
+    def _send_once(
+        self, method: str, body: Any, page_range: str | None, path: str
+    ) -> httpx.Response:
         headers = {
             "Accept": ACCEPT,
             "Authorization": f"Bearer {self.__api_key}",
@@ -158,13 +217,13 @@ class HerokuClient:
         if page_range is not None:
             headers["Range"] = page_range
         try:
-            response = self._http.request(method, self._path, headers=headers, json=body)
+            response = self._http.request(method, path, headers=headers, json=body)
         except httpx.RequestError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise HerokuUnavailableError(self._scrub(f"{method} {self._path}: {detail}")) from exc
+            raise HerokuUnavailableError(self._scrub(f"{method} {path}: {detail}")) from exc
         self._remember(response)
         if not response.is_success:
-            raise self._error_for(method, response)
+            raise self._error_for(method, response, path)
         return response
 
     def _remember(self, response: httpx.Response) -> None:
@@ -172,13 +231,15 @@ class HerokuClient:
         remaining = int_or_none(response.headers.get("RateLimit-Remaining"))
         if remaining is not None:
             self._rate_limit_remaining = remaining
+        if self._budget is not None:
+            self._budget.seen(remaining)
 
-    def _error_for(self, method: str, response: httpx.Response) -> HerokuError:
+    def _error_for(self, method: str, response: httpx.Response, path: str) -> HerokuError:
         status = response.status_code
         error_id, message = error_body(response)
         cls = error_class(status, error_id)
         label = f"{status} {error_id}" if error_id else str(status)
-        text = f"{method} {self._path}: {label}: {message or response.reason_phrase}"
+        text = f"{method} {path}: {label}: {message or response.reason_phrase}"
         request_id = response.headers.get("Request-Id")
         return cls(
             self._scrub(text),

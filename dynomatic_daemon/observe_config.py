@@ -27,6 +27,7 @@ DEFAULT_NOTIFY_EVENTS = (
     "refused",
     "external_change",
     "leader_change",
+    "budget",
 )
 MAX_NOTIFY_TARGETS = 10
 

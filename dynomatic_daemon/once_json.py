@@ -48,4 +48,11 @@ def _outcome_json(out: Outcome) -> dict[str, Any]:
         "rule": decision.rule if decision else None,
         "reason": out.reason,
         "request_id": out.request_id,
+        "guardrails": list(out.guardrails),
+        "cost_per_hour_usd": _money(out.hourly_usd),
+        "cost_per_day_usd": _money(None if out.hourly_usd is None else out.hourly_usd * 24),
     }
+
+
+def _money(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -128,6 +128,10 @@ class ProcessSettings(Frozen):
     schedules: tuple[Window, ...] = ()
     read_failures_before_fallback: Annotated[int, Field(ge=1, le=10_000)] = 3
     fallback_dynos: Count | None = None
+    # guardrails (guardrails.py): after a person scales this type, leave it alone this long
+    manual_override_seconds: Annotated[float, Field(ge=0, le=7 * 86_400)] = 0.0
+    # after a new release of the app, hold scale-downs (not scale-ups) this long
+    release_hold_seconds: Annotated[float, Field(ge=0, le=86_400)] = 180.0
 
     @field_validator("adapter")
     @classmethod

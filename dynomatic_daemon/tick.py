@@ -34,10 +34,12 @@ from dynomatic_daemon.models import (
     QueueReading,
     QueueSelector,
 )
+from dynomatic_daemon.state.guardian import Guardian
 
 # scaled, unchanged, dry_run, held (a change was due but not sent: backing off, saving budget,
-# shutting down, the leader lock lost) or error
-Action = Literal["scaled", "unchanged", "dry_run", "held", "error"]
+# shutting down, the leader lock lost), error, or a guardrail that sends nothing for the type:
+# paused (dynomatic pause) or override (a person scaled it; see guardrails.py)
+Action = Literal["scaled", "unchanged", "dry_run", "held", "error", "paused", "override"]
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Outcome:
     action: Action = "unchanged"
     reason: str = ""
     request_id: str | None = None
+    guardrails: tuple[str, ...] = ()  # in force for this type: pause, override, budget, ...
+    hourly_usd: float | None = None  # what its dynos cost an hour now; None: size not priced
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Ticker:
     stopping: threading.Event = field(default_factory=threading.Event)
     states: dict[str, policy.PolicyState] = field(default_factory=dict)
     role: Role | None = None  # the role of the last tick; None without leader election
+    guardian: Guardian | None = None  # pauses, overrides, release holds, budgets
     _tenure: int = 0
 
     def tick(self, dry_run: bool | None = None) -> list[Outcome]:
@@ -80,13 +85,24 @@ class Ticker:
         self._read_queues(outcomes)
         formation = self._formation(outcomes)
         if formation is not None:
+            if self.guardian is not None:
+                self.guardian.begin(self._may_read, self.keeper.calls_paused)
             for out in outcomes:
                 self._decide(out, formation)
+            self._guard(outcomes, formation)
             self._apply(outcomes, formation, dry)
         for out in outcomes:
             self._log(out)
         self._observe(outcomes, role, formation)
         return outcomes
+
+    def _guard(self, outcomes: Sequence[Outcome], formation: Formation) -> None:
+        if self.guardian is None:
+            return
+        for held in self.guardian.adjust(outcomes, formation):
+            # resume from the formation found then, not from what the policy saw before
+            self.states.pop(held, None)
+        self.guardian.accrue(formation)
 
     def _observe(
         self, outcomes: list[Outcome], role: Role | None, formation: Formation | None
@@ -173,6 +189,8 @@ class Ticker:
                 actual=change.actual,
                 reason="the formation was changed outside the daemon; continuing from it",
             )
+            if self.guardian is not None:
+                self.guardian.external_change(change)
         return formation
 
     def _decide(self, out: Outcome, formation: Formation) -> None:
@@ -251,8 +269,19 @@ class Ticker:
             reason=out.reason,
             request_id=out.request_id,
             rate_limit_remaining=self.keeper.heroku.rate_limit_remaining,
+            **_guard_fields(out),
             **l2met.fields(out.process.type, stats, decision, out.action),
         )
+
+
+def _guard_fields(out: Outcome) -> dict[str, object]:
+    """Only when something is known: a daemon without guardrails logs what it always did."""
+    found: dict[str, object] = {}
+    if out.guardrails:
+        found["guardrails"] = ",".join(out.guardrails)
+    if out.hourly_usd is not None:
+        found["cost_per_hour_usd"] = round(out.hourly_usd, 4)
+    return found
 
 
 def missing_types(proc: ProcessSettings, formation: Formation) -> list[str]:

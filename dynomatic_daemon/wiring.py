@@ -28,13 +28,17 @@ from dynomatic_daemon.detect import resolve_auto
 from dynomatic_daemon.errors import ConfigError, Problem, QueueReadError
 from dynomatic_daemon.events import NO_OBSERVER, Hub, Observer, Sink
 from dynomatic_daemon.formation_keeper import FormationKeeper
-from dynomatic_daemon.heroku import HerokuClient
+from dynomatic_daemon.guard_config import store_target
+from dynomatic_daemon.heroku import Budget, HerokuClient
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.leader import Leadership
 from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify.notifier import Notifier
 from dynomatic_daemon.scheduler import STOP_SIGNALS, DaemonLoop
+from dynomatic_daemon.shared import Shared
+from dynomatic_daemon.state.guardian import Guardian
+from dynomatic_daemon.state.store import StateStore
 from dynomatic_daemon.tick import Ticker
 from dynomatic_daemon.web.live import LiveStatus
 from dynomatic_daemon.web.page import Page
@@ -68,16 +72,27 @@ def lease_seconds(settings: config.Settings) -> float:
 
 
 def build(
-    settings: config.Settings, log: Logger, *, lock: bool, clock: Clock | None = None
+    settings: config.Settings,
+    log: Logger,
+    *,
+    lock: bool,
+    clock: Clock | None = None,
+    budget: Budget | None = None,
+    shared: Shared | None = None,
 ) -> Built:
-    """Everything a tick needs; ``lock``: take part in leader election before any write."""
+    """Everything a tick needs; ``lock``: take part in leader election before any write;
+    ``budget``: the API budget this app shares with the other apps of its token; ``shared``:
+    the HTTP clients, read connections and lock sessions of a scaler's apps (it closes them)."""
     stack = ExitStack()
     clock = clock or SystemClock()
     stopping = threading.Event()
     instance = instance_name()
-    http = stack.enter_context(
-        httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
-    )
+    if shared is not None:
+        http = shared.http(settings.heroku)
+    else:
+        http = stack.enter_context(
+            httpx.Client(base_url=settings.heroku.api_url, timeout=settings.heroku.timeout_seconds)
+        )
     heroku = HerokuClient(
         http,
         app=settings.heroku.app,
@@ -85,14 +100,19 @@ def build(
         max_retries=settings.heroku.max_retries,
         sleep=stopping.wait,  # a signal cuts a backoff short (and the retry is then refused)
         instance=instance,
+        budget=budget,
     )
     by_env: dict[str, Database] = {}
 
     def database_for(adapter: str) -> Database:
         env_name, url = settings.url_for(adapter)
         if env_name not in by_env:
-            by_env[env_name] = Database(settings.database.model_copy(update={"url": url}), clock)
-            stack.callback(by_env[env_name].close)
+            database = settings.database.model_copy(update={"url": url})
+            if shared is not None:
+                by_env[env_name] = shared.database(database)
+            else:
+                by_env[env_name] = Database(database, clock)
+                stack.callback(by_env[env_name].close)
         return by_env[env_name]
 
     try:
@@ -107,7 +127,8 @@ def build(
     keeper = FormationKeeper(heroku, clock, settings.heroku.resync_seconds, managed)
     leadership = None
     if lock:
-        leadership = Leadership(
+        make = shared.leadership if shared is not None else Leadership
+        leadership = make(
             settings.database,
             settings.heroku.app,
             lease_seconds=lease_seconds(settings),
@@ -115,7 +136,25 @@ def build(
         )
         stack.callback(leadership.close)
     ticker = Ticker(settings, databases, keeper, readers, clock, log, leadership, stopping=stopping)
+    ticker.guardian = guardian(settings, heroku, clock, log, ticker)
+    stack.callback(ticker.guardian.close)
     return Built(ticker, stack, detected)
+
+
+def state_store(settings: config.Settings, purpose: str) -> StateStore | None:
+    """The daemon's state store ([state], else [history]'s schema), or None when neither is on."""
+    target = store_target(settings.state, settings.history)
+    return None if target is None else StateStore(target, settings.heroku.app, purpose)
+
+
+def guardian(
+    settings: config.Settings, heroku: HerokuClient, clock: Clock, log: Logger, ticker: Ticker
+) -> Guardian:
+    def event(app: str, kind: str, **fields: Any) -> None:
+        ticker.observer.event(app, kind, **fields)  # the observer is set after the build
+
+    store = state_store(settings, "dynomatic-state")
+    return Guardian(settings, heroku, clock, log, store, event)
 
 
 @dataclass
@@ -243,6 +282,7 @@ def secrets_of(settings: config.Settings) -> list[str]:
     urls = [settings.database.url, *settings.database_urls.values()]
     found = [settings.heroku.api_key.get_secret_value()]
     urls += [settings.history.url] if settings.history.url else []
+    urls += [settings.state.url] if settings.state.url else []
     found += [settings.http.password.get_secret_value()] if settings.http.password else []
     found += [part for n in settings.notify if n.url for part in webhook_secrets(n.url)]
     for url in urls:

@@ -135,7 +135,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     window = load_window(settings, args.since, args.type)
     if window is None:
         return _no_history(settings)
-    page = report.render(window, title=f"dynomatic report: {settings.heroku.app}")
+    page = report.render(
+        window, title=f"dynomatic report: {settings.heroku.app}", overrides=settings.budget.prices
+    )
     args.output.write_text(page, encoding="utf-8")
     size = f"{len(page) / 1024:.0f} KB"
     print(f"wrote {args.output} ({size}): {len(window.samples)} rows, {len(window.events)} events")

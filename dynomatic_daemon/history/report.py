@@ -41,6 +41,11 @@ def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:,.2f}"
 
 
+def _per_hour(cost: float | None, hours: float) -> str:
+    """What the type cost per hour recorded, to the cent's hundredth (a dyno is cents an hour)."""
+    return "-" if cost is None or not hours else f"${cost / hours:,.4f}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "".join(
@@ -92,6 +97,7 @@ def usage(window: Window, overrides: Mapping[str, float] | None) -> str:
     ]  # fmt: skip
     saved = [
         [e(s.process_type), f"{s.hours:.1f}", f"{s.dyno_hours:.2f}", _money(s.cost_usd),
+         _per_hour(s.cost_usd, s.hours),
          str(s.peak_dynos), f"{s.peak_dynos * s.hours:.2f}", _money(s.peak_cost_usd)]
         for s in summary.savings(window.samples, overrides)
     ]  # fmt: skip
@@ -105,12 +111,13 @@ def usage(window: Window, overrides: Mapping[str, float] | None) -> str:
                 "hours recorded",
                 "dyno-hours",
                 "cost",
+                "cost per hour",
                 "peak",
                 "peak x hours",
                 "cost at peak",
             ],
             saved,
-            {1, 2, 3, 4, 5, 6},
+            {1, 2, 3, 4, 5, 6, 7},
         )
     )
 

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -86,6 +86,14 @@ class _Canned:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    version: int
+    created_at: str
+    description: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass(slots=True)
@@ -169,7 +177,12 @@ class HerokuStandIn:
             t: _Process(t, _checked_quantity(q), canonical_size(sizes.get(t, DEFAULT_SIZE)))
             for t, q in quantities.items()
         }
+        # Further apps served under the same API key (and its one rate-limit bucket).
+        self._apps: dict[str, dict[str, _Process]] = {app: self._processes}
         self._remaining = rate_limit
+        # The app's first release, a day old: an app started in a test is not mid-deploy.
+        first = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._releases = [_Release(1, first, "Initial release")]
         self._requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self._canned: list[_Canned] = []
         self._server: _Server | None = None
@@ -223,18 +236,37 @@ class HerokuStandIn:
 
     # -- state and inspection --------------------------------------------------------------
 
-    def formation(self) -> dict[str, int]:
+    def add_app(self, app: str, formation: Mapping[str, int]) -> None:
+        """Serve one more app, under the same API key: apps that share a token."""
+        if bad := sorted(t for t in formation if not TYPE_PATTERN.fullmatch(t)):
+            raise ValueError(f"process type names must match ^[-\\w]{{1,128}}$: {bad}")
+        processes = {
+            t: _Process(t, _checked_quantity(q), canonical_size(DEFAULT_SIZE))
+            for t, q in formation.items()
+        }
         with self._lock:
-            return {t: p.quantity for t, p in self._processes.items()}
+            self._apps[app] = processes
 
-    def set_quantity(self, process_type: str, quantity: int) -> None:
+    def formation(self, app: str | None = None) -> dict[str, int]:
+        with self._lock:
+            return {t: p.quantity for t, p in self._apps[app or self.app].items()}
+
+    def set_quantity(self, process_type: str, quantity: int, app: str | None = None) -> None:
         """Scale a type as a person with the CLI or dashboard would, behind the daemon's back."""
         with self._lock:
-            if process_type not in self._processes:
+            processes = self._apps[app or self.app]
+            if process_type not in processes:
                 raise KeyError(f"no process type {process_type!r} in the stand-in formation")
-            process = self._processes[process_type]
+            process = processes[process_type]
             process.quantity, process.updated_at = _checked_quantity(quantity), _now()
             self._changed.notify_all()
+
+    def release(self, description: str = "Deploy") -> int:
+        """Create a release now, as a deploy or a config change would; returns its version."""
+        with self._lock:
+            version = self._releases[-1].version + 1
+            self._releases.append(_Release(version, _now(), description))
+            return version
 
     @property
     def rate_limit_remaining(self) -> int:
@@ -352,32 +384,40 @@ class HerokuStandIn:
             message = "Your account reached the API rate limit"
             return _error(429, "rate_limit", message, {"RateLimit-Remaining": "0"})
         self._remaining -= 1
-        reply = self._dispatch(method, path, is_json, body)
+        reply = self._dispatch(method, path, is_json, body, headers)
         return _with_headers(reply, {"RateLimit-Remaining": str(self._remaining)})
 
-    def _dispatch(self, method: str, path: str, is_json: bool, body: Any) -> _Reply:
+    def _dispatch(  # noqa: PLR0911 - one return per route and refusal
+        self, method: str, path: str, is_json: bool, body: Any, headers: Mapping[str, str]
+    ) -> _Reply:
         parts = path.strip("/").split("/")
-        if len(parts) != 3 or parts[0] != "apps" or parts[2] != "formation":
+        if len(parts) != 3 or parts[0] != "apps" or parts[2] not in ("formation", "releases"):
             return _error(404, "not_found", "The requested API endpoint was not found.")
-        if parts[1] not in (self.app, self.app_id):
+        name = self.app if parts[1] == self.app_id else parts[1]
+        if name not in self._apps:
             return _error(404, "not_found", "Couldn't find that app.")
+        if parts[2] == "releases":
+            if method != "GET":
+                return _error(404, "not_found", "The requested API endpoint was not found.")
+            return self._list_releases(headers.get("range", ""))
+        processes = self._apps[name]
         if method == "GET":
-            return self._ok(list(self._processes.values()))
+            return self._ok(list(processes.values()), name)
         if method == "PATCH":
             if not is_json:
                 return _error(400, "bad_request", "Invalid JSON in request body.")
-            return self._batch_update(body)
+            return self._batch_update(body, processes, name)
         return _error(404, "not_found", "The requested API endpoint was not found.")
 
-    def _batch_update(self, body: Any) -> _Reply:
+    def _batch_update(self, body: Any, processes: dict[str, _Process], app: str) -> _Reply:
         try:
             updates = parse_updates(body)
         except Invalid as exc:
             return _error(422, "invalid_params", str(exc))
         for ptype, quantity, size in updates:
-            if ptype not in self._processes:
+            if ptype not in processes:
                 return _error(404, "not_found", f"Couldn't find that process type ({ptype}).")
-            new_size = size or self._processes[ptype].size
+            new_size = size or processes[ptype].size
             if quantity is not None and quantity > 1 and new_size in SINGLE_DYNO_SIZES:
                 return _error(
                     422, "invalid_params",
@@ -385,18 +425,41 @@ class HerokuStandIn:
                 )  # fmt: skip
         changed: dict[str, _Process] = {}
         for ptype, quantity, size in updates:
-            process = changed[ptype] = self._processes[ptype]
+            process = changed[ptype] = processes[ptype]
             process.quantity = process.quantity if quantity is None else quantity
             process.size, process.updated_at = size or process.size, _now()
-        return self._ok(list(changed.values()))
+        return self._ok(list(changed.values()), app)
 
-    def _ok(self, processes: Sequence[_Process]) -> _Reply:
-        body = [self._render(p) for p in processes]
+    def _list_releases(self, page_range: str) -> _Reply:
+        """Releases by version, oldest first, as Heroku lists them; a Range header's
+        ``order=desc`` and ``max=N`` are honoured (the daemon asks for the newest one)."""
+        releases = list(self._releases)
+        if "order=desc" in page_range.replace(" ", ""):
+            releases.reverse()
+        found = [p.split("=", 1)[1] for p in page_range.replace(" ", "").split(";") if "max=" in p]
+        if found and found[0].isdigit():
+            releases = releases[: int(found[0])]
+        body = [
+            {
+                "app": {"id": self.app_id, "name": self.app},
+                "created_at": r.created_at,
+                "description": r.description,
+                "id": r.id,
+                "status": "succeeded",
+                "updated_at": r.created_at,
+                "version": r.version,
+            }
+            for r in releases
+        ]
         return _Reply(200, body, {"Content-Type": "application/json"})
 
-    def _render(self, p: _Process) -> dict[str, Any]:
+    def _ok(self, processes: Sequence[_Process], app: str) -> _Reply:
+        body = [self._render(p, app) for p in processes]
+        return _Reply(200, body, {"Content-Type": "application/json"})
+
+    def _render(self, p: _Process, app: str) -> dict[str, Any]:
         return {
-            "app": {"id": self.app_id, "name": self.app},
+            "app": {"id": self.app_id if app == self.app else app, "name": app},
             "command": f"bin/{p.type}",
             "created_at": p.created_at,
             "dyno_size": {"id": size_id(p.size), "name": p.size},

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a config to replay (repeat to compare; default: $DYNOMATIC_CONFIG or "
         "./dynomatic.toml); no secrets are needed",
     )
+    parser.add_argument(
+        "--app",
+        metavar="NAME",
+        help="in a config of several apps ([[app]] blocks), the app to replay",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--scenario",

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dynomatic_daemon import apps_config
 from dynomatic_daemon.config import DaemonSettings
 from dynomatic_daemon.config_problems import problems_from_validation
 from dynomatic_daemon.errors import ConfigError, Problem
@@ -39,8 +40,26 @@ class SimulationConfig(BaseModel):
     process: Annotated[tuple[ProcessSettings, ...], Field(min_length=1)]
 
 
+def labelled(path: Path, app: str | None = None) -> tuple[str, SimulationConfig]:
+    """The config and its label in reports: the path, and the app's name for a file of several."""
+    raw = _read(path)
+    if apps_config.is_multi(raw):
+        try:
+            name, raw = apps_config.one_app_raw(raw, app)
+        except ConfigError as exc:
+            problems = [Problem(f"{path}: {p.key}", p.message) for p in exc.problems]
+            raise ConfigError(problems) from None
+        raw = {k: v for k, v in raw.items() if k in SimulationConfig.model_fields}
+        return f"{path} [{name}]", _validated(path, raw)
+    return str(path), _validated(path, raw)
+
+
 def load(path: Path) -> SimulationConfig:
     """Read and validate; raise ConfigError with one Problem per bad key, each under the path."""
+    return _validated(path, _read(path))
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -49,6 +68,10 @@ def load(path: Path) -> SimulationConfig:
         raise ConfigError([Problem(str(path), f"cannot read config file: {exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+    return raw
+
+
+def _validated(path: Path, raw: dict[str, Any]) -> SimulationConfig:
     try:
         return SimulationConfig.model_validate(raw)
     except ValidationError as exc:

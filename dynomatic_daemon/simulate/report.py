@@ -41,11 +41,20 @@ def rows(entries: Sequence[Entry]) -> list[list[str]]:
 
 
 def text(trace: Trace, entries: Sequence[Entry], options: Options, size: str) -> str:
-    price = "unknown" if options.hourly_usd is None else f"${options.hourly_usd:.4f}/h"
+    price = (
+        "unknown"
+        if options.hourly_usd is None
+        else f"${options.hourly_usd:.4f}/h, ${options.hourly_usd * 24:.2f}/day"
+    )
     head = [
         f"{trace.name}: {len(trace):,} jobs over {trace.duration / 3600:g} h "
         f"from {trace.start:%Y-%m-%d %H:%M %Z}; dyno size {size} ({price}); seed {options.seed}",
         "",
+    ]
+    per_day = [
+        f"  {e.label}: ${cost:,.2f}"
+        for e in entries
+        if (cost := cost_per_day(e, trace)) is not None
     ]
     table = [[h for h, _ in COLUMNS], *rows(entries)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
@@ -57,7 +66,16 @@ def text(trace: Trace, entries: Sequence[Entry], options: Options, size: str) ->
         for r in table
     ]
     chart = text_chart([(e.label, [float(d) for d in e.timeline.dynos]) for e in entries], width=60)
-    return "\n".join([*head, *lines, "", "dynos over the replay:", *chart])
+    daily = ["", "cost per day at the replay's pace:", *per_day] if per_day else []
+    return "\n".join([*head, *lines, *daily, "", "dynos over the replay:", *chart])
+
+
+def cost_per_day(entry: Entry, trace: Trace) -> float | None:
+    """The replay's cost scaled to 24 hours (a budget's max_dyno_hours_per_day is per day)."""
+    cost = entry.metrics.cost_usd
+    if cost is None or trace.duration <= 0:
+        return None
+    return cost * 86_400.0 / trace.duration
 
 
 def document(trace: Trace, entries: Sequence[Entry], options: Options, size: str) -> dict[str, Any]:
@@ -76,6 +94,7 @@ def document(trace: Trace, entries: Sequence[Entry], options: Options, size: str
             "grace_seconds": options.grace_seconds,
             "dyno_size": size,
             "hourly_usd": options.hourly_usd,
+            "daily_usd": None if options.hourly_usd is None else options.hourly_usd * 24,
         },
         "results": [
             {
@@ -83,7 +102,12 @@ def document(trace: Trace, entries: Sequence[Entry], options: Options, size: str
                 "source": e.source,
                 "process_type": e.process_type,
                 "metrics": e.metrics.as_json(),
+                "cost_per_day_usd": _rounded(cost_per_day(e, trace)),
             }
             for e in entries
         ],
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

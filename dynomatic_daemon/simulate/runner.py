@@ -43,7 +43,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     paths = [Path(p) for p in args.configs or [config.resolve_path(None, os.environ)]]
-    configs = [(str(p), config_source.load(p)) for p in paths]
+    configs = [config_source.labelled(p, args.app) for p in paths]
     trace = load_trace(args, configs[0][1])
     overrides = {args.size: args.price} if args.price is not None else None
     options = Options(

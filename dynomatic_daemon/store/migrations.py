@@ -66,6 +66,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS events_app_at ON {schema}.events (app, at)",
         ),
     ),
+    Migration(
+        2,
+        "state: guardrails (pauses, manual overrides, release holds) and spend per day",
+        (
+            # One row per guardrail in force; process_type '*' covers every type. ``until`` is
+            # on the database clock, so a pause given from any machine expires on time.
+            """CREATE TABLE IF NOT EXISTS {schema}.guardrails (
+                app text NOT NULL,
+                kind text NOT NULL,
+                process_type text NOT NULL,
+                since timestamptz NOT NULL DEFAULT now(),
+                until timestamptz NOT NULL,
+                quantity integer,
+                reason text NOT NULL DEFAULT '',
+                created_by text NOT NULL DEFAULT '',
+                PRIMARY KEY (app, kind, process_type)
+            )""",
+            """CREATE TABLE IF NOT EXISTS {schema}.spend (
+                app text NOT NULL,
+                process_type text NOT NULL,
+                day date NOT NULL,
+                dyno_seconds double precision NOT NULL DEFAULT 0,
+                usd double precision NOT NULL DEFAULT 0,
+                PRIMARY KEY (app, process_type, day)
+            )""",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(%s))"
@@ -128,7 +155,8 @@ def grants(schema: str, role: str) -> str:
         [
             f"GRANT USAGE ON SCHEMA {s} TO {r};",
             f"GRANT SELECT ON {s}.schema_migrations TO {r};",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.samples, {s}.events TO {r};",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.samples, {s}.events, "
+            f"{s}.guardrails, {s}.spend TO {r};",
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {r};",
         ]
     )

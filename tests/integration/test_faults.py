@@ -31,6 +31,7 @@ app = "my-app"
 resync_seconds = 0
 max_retries = 1
 timeout_seconds = 1
+releases_poll_seconds = 0  # these tests count every formation call
 
 [database]
 statement_timeout_ms = 500

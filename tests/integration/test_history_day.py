@@ -126,6 +126,11 @@ def test_the_report_is_one_self_contained_file_showing_the_rows(
     assert "<script" not in page and "src=" not in page and "url(" not in page
     assert not re.search(r'href="(?!data:)', page)  # nothing fetched from anywhere
     assert "Standard-1X" in page and "$" in page  # priced at the dyno size's list price
+    # cost per hour recorded: whatever ran, between none and the peak of Standard-1X dynos
+    (worker,) = re.findall(r"<tr><td>worker</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", page)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", worker)
+    per_hour, peak = float(cells[3].lstrip("$")), int(cells[4])
+    assert 0 < per_hour <= peak * 25 / 720 + 1e-4
 
 
 def test_the_live_page_shows_the_recorded_rows(recorded_day: Day, day_page: str) -> None:

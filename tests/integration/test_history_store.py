@@ -17,11 +17,13 @@ from structlog.testing import capture_logs
 
 from dynomatic_daemon.clock import SteppableClock
 from dynomatic_daemon.events import Event, Observation, TickReport
+from dynomatic_daemon.guard_config import StoreTarget
 from dynomatic_daemon.history.queries import read_window
 from dynomatic_daemon.history.recorder import Recorder
 from dynomatic_daemon.history.rows import Batch
 from dynomatic_daemon.history.writer import Writer
 from dynomatic_daemon.observe_config import HistorySettings
+from dynomatic_daemon.state.store import SpendRow, StateStore
 from dynomatic_daemon.store import migrations
 
 # logs nowhere, whatever another test left structlog configured to
@@ -182,6 +184,17 @@ def test_a_role_with_only_the_printed_grants_can_record(
         assert (writer.written, writer.failed) == (2, 0)
         with psycopg.connect(as_role) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("CREATE SCHEMA sneaky")
+        # the same grants serve the state store: pauses, overrides and spend
+        target = StoreTarget(url=SecretStr(as_role), schema_name="dynomatic", create=False)
+        store = StateStore(target, "my-app", "dynomatic-state")
+        try:
+            store.put("pause", "worker", 60, reason="grants", by="test")
+            store.add_spend([SpendRow("worker", START.date(), 3600.0, 0.5)])
+            assert [g.kind for g in store.active()] == ["pause"]
+            assert store.spent(START.date())["worker"].day_dyno_hours == pytest.approx(1.0)
+            assert store.remove("pause", None) == ["worker"]
+        finally:
+            store.close()
     finally:
         pg_conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         pg_conn.execute(

@@ -21,7 +21,7 @@ from dynomatic_daemon.demo.workloads import WORKLOADS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dynomatic_daemon"
 IO_LIBRARIES = ("psycopg", "httpx", "apscheduler", "structlog", "tenacity")
-PURE = ("policy", "models", "errors", "clock", "charts", "prices")
+PURE = ("policy", "models", "errors", "clock", "charts", "prices", "guardrails", "budget")
 
 
 def module_name(path: Path) -> str:

@@ -96,12 +96,19 @@ def test_two_configs_side_by_side_with_the_references_in_a_table(
         capsys, "--config", str(a), "--config", str(b), "--scenario", "heavy-tailed", "--seed", "2"
     )
     assert code == 0
-    assert out.startswith("heavy-tailed: ") and "dyno size standard-1x ($0.0347/h); seed 2" in out
-    table = out.split("dynos over the replay:")[0].splitlines()[2:]
+    assert (
+        out.startswith("heavy-tailed: ")
+        and "dyno size standard-1x ($0.0347/h, $0.83/day); seed 2" in out
+    )
+    table = out.split("cost per day at the replay's pace:")[0].splitlines()[2:]
     rows = {line.split()[0]: line.split() for line in table if line.strip()}
     assert {str(a), str(b), "always-max", "hirefire", "keda-hpa", "judoscale"} <= set(rows)
     assert float(rows[str(b)][1]) == pytest.approx(48.0, abs=0.5)  # min 2 = max 2: 48 dyno-h
     assert "dynos over the replay:" in out
+    daily = out.split("cost per day at the replay's pace:")[1].split("dynos over")[0]
+    hours = float(out.split(" jobs over ")[1].split(" h ")[0])
+    per_day = float(rows[str(b)][2]) * 24 / hours  # the replay's cost, scaled to a day
+    assert f"  {b}: ${per_day:,.2f}" in daily
 
 
 def test_the_default_config_comes_from_the_environment(
@@ -184,3 +191,38 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: Any) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["simulate", *argv])
     assert exc.value.code == 2
+
+
+SEVERAL_APPS = """
+[defaults.daemon]
+interval_seconds = 10
+[defaults.process]
+adapter = "delayed_job"
+jobs_per_dyno = 1
+[[app]]
+name = "shop-production"
+[[app.process]]
+type = "worker"
+max_dynos = 2
+[[app]]
+name = "shop-staging"
+[[app.process]]
+type = "worker"
+max_dynos = 2
+min_dynos = 2
+"""
+
+
+def test_one_app_of_several_is_replayed_under_its_name(tmp_path: Path, capsys: Any) -> None:
+    path = write(tmp_path, "apps.toml", SEVERAL_APPS)
+    trace = write(tmp_path, "t.csv", "arrival_s,service_s\n1,1\n")
+    argv = ["--config", str(path), "--trace", str(trace), "--references", "none", "--json"]
+    code, out, _ = run(capsys, *argv, "--app", "shop-staging")
+    (staging,) = json.loads(out)["results"]
+    assert code == 0 and staging["source"] == f"{path} [shop-staging]"
+    _, out, _ = run(capsys, *argv, "--app", "shop-production")
+    (production,) = json.loads(out)["results"]
+    assert production["source"] == f"{path} [shop-production]"
+    assert staging != {**production, "source": staging["source"]}  # min_dynos 2 costs more
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "2 apps (shop-production, shop-staging); name one with --app" in err
