@@ -450,3 +450,48 @@ def test_the_logged_age_is_rounded_to_a_tenth(age: float | None) -> None:
     rig.ready(0, age=age)
     rig.tick()
     assert rig.line()["oldest_age"] == (12.3 if age else None)
+
+
+class Guardian:
+    """The guardrails' hooks as the tick calls them: each call recorded, one type held."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def begin(self, may_send: Callable[[], str | None], calls_paused: bool = False) -> None:
+        self.calls.append(f"begin paused={calls_paused} may_send={may_send()}")
+
+    def adjust(self, outcomes: Sequence[Outcome], formation: Any) -> set[str]:
+        self.calls.append("adjust")
+        for out in outcomes:
+            out.guardrails, out.hourly_usd = ("pause",), 0.123456
+            out.action = "paused"
+            out.decision = None
+        return {"worker"}
+
+    def accrue(self, formation: Any) -> None:
+        self.calls.append(f"accrue {formation.quantity('worker')}")
+
+    def external_change(self, change: Any) -> None:
+        self.calls.append(f"external {change.type} {change.expected}->{change.actual}")
+
+
+def test_the_guardrails_are_asked_in_order_and_a_held_type_forgets_its_policy_memory() -> None:
+    rig = Rig(Api(worker=1), lock=Lock())
+    rig.ready(12)
+    rig.tick()  # scaled to 5 with no guardian
+    assert "worker" in rig.ticker.states
+    assert "guardrails" not in rig.line() and "cost_per_hour_usd" not in rig.line()
+    guardian = Guardian()
+    rig.ticker.guardian = guardian  # type: ignore[assignment]
+    rig.api.formation["worker"] = 7  # and a person scales by hand
+    (out,) = rig.tick()
+    assert guardian.calls == [
+        "external worker 5->7",
+        "begin paused=False may_send=None",
+        "adjust",
+        "accrue 7",
+    ]
+    assert "worker" not in rig.ticker.states
+    assert out.action == "paused" and rig.api.patches == 1
+    assert (rig.line()["guardrails"], rig.line()["cost_per_hour_usd"]) == ("pause", 0.1235)
