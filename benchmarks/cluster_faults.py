@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from benchmarks.cluster_checks import Event
+from dynomatic_daemon.sandbox.cluster_checks import Event
 
 if TYPE_CHECKING:
     from benchmarks.cluster_soak import Cluster

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import cluster_checks as checks
+from dynomatic_daemon.sandbox import cluster_checks as checks
 
 if TYPE_CHECKING:
     from benchmarks.cluster_soak import Cluster

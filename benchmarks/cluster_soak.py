@@ -8,7 +8,7 @@ readers' sessions, locks the job table past ``statement_timeout``, makes PATCHes
 or fail (500/503/429), and scales by hand (see benchmarks/cluster_faults.py). Copies that exit
 are replaced. The stand-in notes, as each PATCH arrives, which copy holds the lock.
 
-Then it checks (benchmarks/cluster_checks.py) and prints figures; must be 0: PATCHes from a copy
+Then it checks (sandbox/cluster_checks.py) and prints figures; must be 0: PATCHes from a copy
 without the lock, two writers at once, PATCHes after a signal, scale-downs on missing data,
 crashes, and secrets in any output. Exit code 1 if one is not.
 
@@ -37,8 +37,8 @@ import psycopg
 from psycopg import conninfo
 
 from benchmarks import cluster_faults, cluster_report
-from benchmarks.cluster_checks import Event
 from benchmarks.common import scratch_database, server
+from dynomatic_daemon.sandbox.cluster_checks import Event
 from dynomatic_daemon.sandbox.heroku_standin import HerokuStandIn, RecordedRequest
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 from dynomatic_daemon.wiring import instance_name

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -28,6 +28,7 @@ from dynomatic_daemon.adapters.base import AdapterOptions
 from dynomatic_daemon.addresses import database_url_problem, is_loopback
 from dynomatic_daemon.config_problems import missing_hints, problems_from_validation, toml_hint
 from dynomatic_daemon.errors import ConfigError, Problem
+from dynomatic_daemon.frozen import Frozen
 from dynomatic_daemon.guard_config import (
     BudgetSettings,
     StateSettings,
@@ -64,11 +65,7 @@ MIN_INTERVAL_SECONDS = 5.0
 API_KEY_VARIABLES = ("HEROKU_API_KEY", "HEROKU_TOKEN")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class HerokuSettings(_Frozen):
+class HerokuSettings(Frozen):
     app: Annotated[str, Field(pattern=APP_PATTERN)]
     api_url: str = "https://api.heroku.com"
     api_key: SecretStr = Field(exclude=True)
@@ -92,25 +89,25 @@ class HerokuSettings(_Frozen):
         return self
 
 
-class DatabaseSettings(_Frozen):
+class DatabaseSettings(Frozen):
     url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "DATABASE_URL"
     url: SecretStr = Field(exclude=True)
     statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5000
     connect_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
 
 
-class DaemonSettings(_Frozen):
+class DaemonSettings(Frozen):
     interval_seconds: Annotated[float, Field(ge=0.01, le=3600)] = 10.0
     dry_run: bool = False
     log_format: Literal["auto", "logfmt", "console", "json"] = "auto"
     stalled_after_intervals: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
-class Settings(_Frozen):
+class Settings(Frozen):
     heroku: HerokuSettings
     database: DatabaseSettings
     daemon: DaemonSettings = DaemonSettings()
-    adapters: Mapping[str, Any] = Field(default_factory=dict)
+    adapters: Mapping[str, AdapterOptions] = Field(default_factory=dict)  # parsed once, here
     process: Annotated[tuple[ProcessSettings, ...], Field(min_length=1)]
     history: HistorySettings = HistorySettings()
     http: HttpSettings = HttpSettings()
@@ -119,6 +116,34 @@ class Settings(_Frozen):
     budget: BudgetSettings = BudgetSettings()
     # URLs of further databases named by an adapter's url_env, keyed by that variable's name.
     database_urls: Mapping[str, SecretStr] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("adapters", mode="before")
+    @classmethod
+    def _adapter_tables(cls, tables: object) -> object:
+        """Each ``[adapters.X]`` table as X's own options model, so every later use of it reads
+        the parsed options (one problem line per bad key, named under ``adapters.X``)."""
+        if not isinstance(tables, Mapping):
+            return tables  # pydantic reports the wrong type
+        parsed, problems = {}, []
+        for name, table in tables.items():
+            if name not in catalog.NAMES:
+                problems.append(f"{name}: unknown adapter; {valid_adapters()}")
+            elif isinstance(table, AdapterOptions):
+                parsed[name] = table
+            elif not isinstance(table, Mapping):
+                problems.append(f"{name}: must be a table")
+            else:
+                model = catalog.options_model(name)
+                try:
+                    parsed[name] = model.model_validate(table)
+                except ValidationError as exc:
+                    problems += [
+                        f"{name}.{p.key}: {p.message}"
+                        for p in problems_from_validation(exc, model, {})
+                    ]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return parsed
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -135,9 +160,6 @@ class Settings(_Frozen):
         for ptype in self.budget.process:
             if ptype not in {p.type for p in self.process}:
                 problems.append(f"budget.process.{ptype}: no [[process]] has this type")
-        for name in self.adapters:
-            if name not in catalog.NAMES:
-                problems.append(f"adapters.{name}: unknown adapter; {valid_adapters()}")
         interval = self.daemon.interval_seconds
         if interval < MIN_INTERVAL_SECONDS and not is_loopback(
             urlsplit(self.heroku.api_url).hostname
@@ -154,7 +176,9 @@ class Settings(_Frozen):
         return self
 
     def adapter_options(self, name: str) -> AdapterOptions:
-        return catalog.options_model(name).model_validate(self.adapters.get(name, {}))
+        """The ``[adapters.<name>]`` options, or that adapter's defaults without a table."""
+        options = self.adapters.get(name)
+        return catalog.options_model(name)() if options is None else options
 
     def url_for(self, adapter: str) -> tuple[str, SecretStr]:
         """The variable naming the database this adapter reads, and its URL."""
@@ -337,22 +361,10 @@ def _url_problem(var: str, env: Mapping[str, str]) -> Problem | None:
 
 
 def _adapter_urls(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """Check every [adapters.X] table, and fetch the URL of each further database it names."""
+    """Fetch the URL of each further database an ``[adapters.X]`` table names."""
     problems: list[Problem] = []
     urls: dict[str, SecretStr] = {}
-    for name, options in settings.adapters.items():
-        if not isinstance(options, dict):
-            problems.append(Problem(f"adapters.{name}", "must be a table"))
-            continue
-        model = catalog.options_model(name)
-        try:
-            parsed = model.model_validate(options)
-        except ValidationError as exc:
-            problems.extend(
-                Problem(f"adapters.{name}.{p.key}", p.message)
-                for p in problems_from_validation(exc, model, {})
-            )
-            continue
+    for name, parsed in settings.adapters.items():
         if parsed.url_env and parsed.url_env != settings.database.url_env:
             if env.get(parsed.url_env, "").strip():
                 if bad_url := _url_problem(parsed.url_env, env):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dynomatic_daemon.models import ProcessStats
-from dynomatic_daemon.process_config import LatencyRule, ProcessSettings, Rule
+from dynomatic_daemon.process_config import LatencyRule, ProcessSettings, Rule, tighter
 
 
 def step_target(rules: Sequence[Rule], ready: int) -> tuple[int, Rule | None]:
@@ -100,9 +100,7 @@ def active_bounds(proc: ProcessSettings, now: datetime) -> Bounds:
             high = window.max_dynos if window.max_dynos is not None else high
             source = f"schedules[{i}]"
             break
-    hobby_cap = len(proc.worker_names) if proc.worker_names is not None else None
-    if hobby_cap is not None:
-        high = hobby_cap if high is None else min(high, hobby_cap)
+    high = tighter(high, proc.hobby_cap)
     if high is not None and low > high:
         low = high
     return Bounds(low, high, source)

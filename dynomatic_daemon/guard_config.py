@@ -12,20 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from dynomatic_daemon.errors import Problem
+from dynomatic_daemon.frozen import Frozen
 from dynomatic_daemon.observe_config import ENV_NAME, IDENTIFIER, HistorySettings
 
 STATE_STATEMENT_TIMEOUT_MS = 1000  # the tick waits on these reads: keep them short
 STATE_CONNECT_TIMEOUT_SECONDS = 2
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class StateSettings(_Frozen):
+class StateSettings(Frozen):
     enabled: bool = False
     url_env: Annotated[str, Field(pattern=ENV_NAME)] = "DATABASE_URL"
     url: SecretStr | None = Field(default=None, exclude=True)
@@ -35,7 +32,7 @@ class StateSettings(_Frozen):
     create: bool = True  # create or upgrade the schema on first use
 
 
-class StoreTarget(_Frozen):
+class StoreTarget(Frozen):
     """Where the state store is, once ``[state]`` and ``[history]`` are resolved."""
 
     url: SecretStr
@@ -51,7 +48,7 @@ def store_target(state: StateSettings, history: HistorySettings) -> StoreTarget 
     return None
 
 
-class BudgetLimit(_Frozen):
+class BudgetLimit(Frozen):
     max_dyno_hours_per_day: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
     max_monthly_usd: Annotated[float, Field(gt=0, le=10_000_000)] | None = None
 

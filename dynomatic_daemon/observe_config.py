@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from dynomatic_daemon.errors import Problem
 from dynomatic_daemon.events import KINDS
+from dynomatic_daemon.frozen import Frozen
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -31,11 +32,7 @@ DEFAULT_NOTIFY_EVENTS = (
 MAX_NOTIFY_TARGETS = 10
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class HistorySettings(_Frozen):
+class HistorySettings(Frozen):
     enabled: bool = False
     url_env: Annotated[str, Field(pattern=ENV_NAME)] = "DATABASE_URL"
     url: SecretStr | None = Field(default=None, exclude=True)
@@ -50,7 +47,7 @@ class HistorySettings(_Frozen):
     queue_size: Annotated[int, Field(ge=10, le=100_000)] = 1000  # writes waiting, then dropped
 
 
-class HttpSettings(_Frozen):
+class HttpSettings(Frozen):
     port: Annotated[int, Field(ge=1, le=65535)] | None = None  # or `run --http-port`
     host: str = "0.0.0.0"  # noqa: S104 - Heroku routes to $PORT on every interface
     username: Annotated[str, Field(min_length=1, max_length=64)] = "dynomatic"
@@ -60,7 +57,7 @@ class HttpSettings(_Frozen):
     refresh_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
 
 
-class NotifySettings(_Frozen):
+class NotifySettings(Frozen):
     kind: Literal["webhook", "slack"]
     url_env: Annotated[str, Field(pattern=ENV_NAME)]
     url: SecretStr | None = Field(default=None, exclude=True)

@@ -83,26 +83,35 @@ def decide(
     if stats is None:
         return _without_data(proc, formation, state, bounds, current)
     demand = measure(proc, stats, now=now, last_up=state.last_up, bounds=bounds, current=current)
-    notes = list(demand.notes)
     cutoff = now - timedelta(seconds=proc.scale_down_delay_seconds)
     history = _window(state.history, (now, demand.level), cutoff)
     idle = stats.ready == 0 and busy_level(proc, stats) == 0
     idle_since = (state.idle_since or now) if idle else None
     if demand.up_to > current:
-        desired = _up(proc, current, demand.up_to, notes)
+        steps = [_up(proc, current, demand.up_to)]
     else:
-        desired = _down(proc, current, history, bounds, notes, now=now)
-        desired = _quiet_tick(proc, stats, current, desired, notes)
-        desired = _last_dyno(proc, current, desired, idle_since, notes, now=now)
+        down = _down(proc, current, history, bounds, now=now)
+        quiet = _quiet_tick(proc, stats, current, down.desired)
+        steps = [down, quiet, _last_dyno(proc, current, quiet.desired, idle_since, now=now)]
+    desired = steps[-1].desired
+    notes = demand.notes + tuple(note for step in steps for note in step.notes)
     if bounds.clip(desired) != desired:  # bounds beat step limits when the formation is outside
         desired = bounds.clip(desired)
-        notes.append(f"moved inside the bounds ({bounds.source})")
+        notes += (f"moved inside the bounds ({bounds.source})",)
     new_state = PolicyState(
         history=history,
         last_up=now if desired > current else state.last_up,
         idle_since=idle_since,
     )
     return _decision(proc, formation, current, desired, rule=demand.rule, notes=notes), new_state
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step of the scale-down (or the scale-up) leaves the count at, and why."""
+
+    desired: int
+    notes: tuple[str, ...] = ()
 
 
 def _window(history: History, newest: tuple[datetime, int], cutoff: datetime) -> History:
@@ -113,12 +122,12 @@ def _window(history: History, newest: tuple[datetime, int], cutoff: datetime) ->
     return (*before[-1:], *(h for h in entries if h[0] > cutoff))
 
 
-def _up(proc: ProcessSettings, current: int, goal: int, notes: list[str]) -> int:
+def _up(proc: ProcessSettings, current: int, goal: int) -> Step:
     step = proc.max_step_up
     desired = goal if step is None else min(goal, current + step)
     if desired < goal:
-        notes.append(f"limited by max_step_up={step}")
-    return desired
+        return Step(desired, (f"limited by max_step_up={step}",))
+    return Step(desired)
 
 
 def _down(
@@ -126,31 +135,29 @@ def _down(
     current: int,
     history: History,
     bounds: Bounds,
-    notes: list[str],
     *,
     now: datetime,
-) -> int:
+) -> Step:
     highest = bounds.clip(max(level for _, level in history))
     if highest >= current:
         if history[-1][1] < current:
             # the last level holding the count up stops counting a delay after its successor
             last = max(i for i, (_, level) in enumerate(history) if bounds.clip(level) >= current)
             left = (history[last + 1][0] - now).total_seconds() + proc.scale_down_delay_seconds
-            notes.append(f"holding: scale-down delay {left:.0f}s left")
-        return current
+            return Step(current, (f"holding: scale-down delay {left:.0f}s left",))
+        return Step(current)
     desired = highest
+    notes: tuple[str, ...] = ()
     if highest > history[-1][1]:
-        notes.append(f"down only to the window's highest level {highest}")
+        notes += (f"down only to the window's highest level {highest}",)
     step = proc.max_step_down
     if step is not None and current - desired > step:
         desired = current - step
-        notes.append(f"limited by max_step_down={step}")
-    return desired
+        notes += (f"limited by max_step_down={step}",)
+    return Step(desired, notes)
 
 
-def _quiet_tick(
-    proc: ProcessSettings, stats: ProcessStats, current: int, desired: int, notes: list[str]
-) -> int:
+def _quiet_tick(proc: ProcessSettings, stats: ProcessStats, current: int, desired: int) -> Step:
     """Stop dynos only while the running jobs fill at most half the slots that remain.
 
     Heroku stops the highest-numbered dynos and running jobs are spread over all of them, so any
@@ -158,14 +165,12 @@ def _quiet_tick(
     lower average) is what keeps that rare: fewer scale-downs, each with fewer jobs in flight."""
     running = stats.running or 0
     if desired >= current or running == 0 or not proc.protect_running:
-        return desired
+        return Step(desired)
     quiet = min(current, math.ceil(running / (proc.worker_concurrency * QUIET_SHARE)))
     if quiet > desired:
-        notes.append(
-            f"held at {quiet}: {running} running would fill over half of {desired} dyno(s)"
-        )
-        return quiet
-    return desired
+        why = f"held at {quiet}: {running} running would fill over half of {desired} dyno(s)"
+        return Step(quiet, (why,))
+    return Step(desired)
 
 
 def _last_dyno(
@@ -173,37 +178,37 @@ def _last_dyno(
     current: int,
     desired: int,
     idle_since: datetime | None,
-    notes: list[str],
     *,
     now: datetime,
-) -> int:
+) -> Step:
     """One dyno left stops only after ``idle_before_zero_seconds`` idle: a trickle of jobs keeps
     it warm instead of waking it for each job. Several dynos whose whole scale-down window was
     idle stop together: stepping to one and later to zero would change the formation twice on
     unchanging input, and holding them all through the wait would pay for idle dynos."""
     if desired > 0 or current != 1:
-        return desired
+        return Step(desired)
     idle = 0.0 if idle_since is None else (now - idle_since).total_seconds()
     if idle_since is not None and idle >= proc.idle_before_zero_seconds:
-        return desired
-    notes.append(
+        return Step(desired)
+    why = (
         f"holding the last dyno: idle {idle:.0f}s of "
         f"idle_before_zero_seconds={proc.idle_before_zero_seconds:g}"
     )
-    return current
+    return Step(current, (why,))
 
 
 def _without_data(
     proc: ProcessSettings, formation: Formation, state: PolicyState, bounds: Bounds, current: int
 ) -> tuple[Decision, PolicyState]:
     failures = state.read_failures + 1
-    desired, notes = current, [f"holding: no queue data ({failures} failed read(s) in a row)"]
+    desired = current
+    notes: tuple[str, ...] = (f"holding: no queue data ({failures} failed read(s) in a row)",)
     fallback = proc.fallback_dynos
     if fallback is not None and failures >= proc.read_failures_before_fallback:
         raised = min(fallback, bounds.high) if bounds.high is not None else fallback
         if raised > current:
             desired = raised
-            notes.append(f"fallback_dynos={fallback} raises it to {raised}")
+            notes += (f"fallback_dynos={fallback} raises it to {raised}",)
     return (
         _decision(proc, formation, current, desired, rule=None, notes=notes),
         replace(state, read_failures=failures),
@@ -217,7 +222,7 @@ def _decision(
     desired: int,
     *,
     rule: str | None,
-    notes: list[str],
+    notes: tuple[str, ...],
 ) -> Decision:
     wanted = quantities_for(proc, desired, formation)
     updates = tuple(
@@ -226,5 +231,5 @@ def _decision(
         if formation.quantity(ftype) != qty
     )
     verb = "up" if desired > current else "down" if desired < current else "stay"
-    notes.append(f"{verb} {current} -> {desired}" if verb != "stay" else f"stay at {current}")
-    return Decision(proc.type, current, desired, updates, rule, "; ".join(notes))
+    said = f"{verb} {current} -> {desired}" if verb != "stay" else f"stay at {current}"
+    return Decision(proc.type, current, desired, updates, rule, "; ".join((*notes, said)))

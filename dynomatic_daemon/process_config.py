@@ -7,9 +7,10 @@ from itertools import pairwise
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynomatic_daemon.adapters import catalog
+from dynomatic_daemon.frozen import Frozen
 
 PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
 # Heroku's default dyno limit per app: a proportional rule without max_dynos counts this far.
@@ -25,25 +26,21 @@ MAX_WAIT_SECONDS = 366 * 86_400
 Count = Annotated[int, Field(ge=0, le=MAX_DYNOS)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Rule(_Frozen):
+class Rule(Frozen):
     """A step: with at least ``at_least`` ready jobs, run ``dynos`` dynos."""
 
     at_least: Annotated[int, Field(ge=0, le=MAX_JOBS)]
     dynos: Count
 
 
-class LatencyRule(_Frozen):
+class LatencyRule(Frozen):
     """A step on queue age: once the oldest ready job has waited this long, run ``dynos``."""
 
     at_least_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)]
     dynos: Count
 
 
-class Window(_Frozen):
+class Window(Frozen):
     """A weekly time window that overrides min_dynos / max_dynos while it is open."""
 
     days: tuple[str, ...] = Field(default=("daily",), validate_default=True)
@@ -106,7 +103,7 @@ class Window(_Frozen):
         return (day in self.days and clock >= start) or (yesterday in self.days and clock < end)
 
 
-class ProcessSettings(_Frozen):
+class ProcessSettings(Frozen):
     type: Annotated[str, Field(pattern=PROCESS_TYPE_PATTERN)]
     adapter: str = catalog.AUTO
     queues: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] | None = None
@@ -155,19 +152,18 @@ class ProcessSettings(_Frozen):
             problems.append("rules: give rules, latency_rules or jobs_per_dyno (or several)")
         if self.max_dynos is not None and self.min_dynos > self.max_dynos:
             problems.append(f"min_dynos: {self.min_dynos} is above max_dynos {self.max_dynos}")
-        if self.worker_names is not None:
-            problems += self._hobby_problems(self.worker_names)
+        if self.worker_names is not None and self.hobby_cap is not None:
+            problems += self._hobby_problems(self.worker_names, self.hobby_cap)
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
-    def _hobby_problems(self, names: tuple[str, ...]) -> list[str]:
+    def _hobby_problems(self, names: tuple[str, ...], limit: int) -> list[str]:
         problems = []
         if not names:
             problems.append("worker_names: must name at least one process type")
         if len(set(names)) != len(names):
             problems.append(f"worker_names: duplicate names in {list(names)}")
-        limit = len(names)
         for key, values in (
             ("rules", [r.dynos for r in self.rules]),
             ("latency_rules", [r.dynos for r in self.latency_rules]),
@@ -194,12 +190,14 @@ class ProcessSettings(_Frozen):
         return self.worker_names is not None
 
     @property
+    def hobby_cap(self) -> int | None:
+        """Hobby mode runs at most one dyno per worker name, whatever a window allows."""
+        return None if self.worker_names is None else len(self.worker_names)
+
+    @property
     def ceiling(self) -> int | None:
         """The most dynos this entry may ever run: max_dynos, and in hobby mode one per name."""
-        bounds = [
-            b for b in (self.max_dynos, len(self.worker_names or ()) or None) if b is not None
-        ]
-        return min(bounds) if bounds else None
+        return tighter(self.max_dynos, self.hobby_cap)
 
     @property
     def count_cap(self) -> int:
@@ -231,6 +229,13 @@ def _step_problems(key: str, steps: list[tuple[float, int]], field: str) -> list
                 f"{steps[prev][1]} at {steps[prev][0]:g}; more work must not mean fewer dynos"
             )
     return problems
+
+
+def tighter(high: int | None, other: int | None) -> int | None:
+    """The smaller of two upper bounds, where None is no bound."""
+    if high is None or other is None:
+        return other if high is None else high
+    return min(high, other)
 
 
 def valid_adapters() -> str:

@@ -109,7 +109,11 @@ class DaemonLoop:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        self.stop()
+        self._stopping.set()  # at once: a tick in flight sends nothing more
+        # The handler runs on the main thread, which may be inside the scheduler's own wait
+        # holding its Event's (non-reentrant) lock; shutting the scheduler down from here would
+        # then wait for that lock forever, so another thread does it.
+        threading.Thread(target=self.stop, name="dynomatic-stop", daemon=True).start()
 
     def _run_tick(self) -> None:
         if self._stopping.is_set():

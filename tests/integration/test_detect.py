@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,9 @@ from dynomatic_daemon import config, detect
 from dynomatic_daemon.adapters import catalog
 from dynomatic_daemon.clock import SteppableClock
 from dynomatic_daemon.db import Database
+from dynomatic_daemon.demo.workloads import WORKLOADS
 from dynomatic_daemon.errors import ConfigError
+from dynomatic_daemon.sandbox.schemas import schema_sql
 
 pytestmark = pytest.mark.postgres
 
@@ -46,9 +47,18 @@ def database(db_url: str) -> Any:
     db.close()
 
 
+# Libraries whose migration makes a schema of its own, where detection looks by default; the demo
+# puts their tables in its scratch schema instead.
+OWN_SCHEMA = {"pgboss": "pgboss_12.sql", "graphile_worker": "graphile_worker_0_17.sql"}
+
+
 def install(conn: psycopg.Connection[Any], name: str) -> None:
-    """The library's schema, as its benchmark data module builds it (its installer or fixture)."""
-    importlib.import_module(f"benchmarks.adapters.data_{name}").create_schema(conn)
+    """The library's tables, as its own migration makes them (the demo's workload, which does
+    the same, unless the library keeps a schema of its own)."""
+    if name in OWN_SCHEMA:
+        conn.execute(schema_sql(OWN_SCHEMA[name]))  # type: ignore[call-overload]
+    else:
+        WORKLOADS[name].create(conn)
 
 
 @pytest.mark.parametrize("name", catalog.DETECTABLE)

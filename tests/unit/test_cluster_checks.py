@@ -1,4 +1,4 @@
-"""The chaos soak's invariant checks catch what they claim to (benchmarks/cluster_checks.py).
+"""The chaos soak's invariant checks catch what they claim to (sandbox/cluster_checks.py).
 
 The soak passing proves little unless its checks can fail: each test feeds a recorded history
 with one planted violation and expects exactly that one back.
@@ -6,7 +6,7 @@ with one planted violation and expects exactly that one back.
 
 from __future__ import annotations
 
-from benchmarks.cluster_checks import (
+from dynomatic_daemon.sandbox.cluster_checks import (
     Event,
     Write,
     in_flight_handovers,

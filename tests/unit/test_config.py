@@ -172,6 +172,7 @@ def test_url_env_names_another_variable(tmp_path: Path) -> None:
             "0",
         ),
         (MINIMAL + "[adapters.resque]\n", "adapters.resque", "valid adapters are"),
+        (MINIMAL + "[adapters]\ndelayed_job = 3\n", "adapters.delayed_job", "must be a table"),
     ],
 )
 def test_bad_config_names_the_key_and_the_value(
@@ -180,6 +181,33 @@ def test_bad_config_names_the_key_and_the_value(
     found = problems(tmp_path, text)
     assert key in found, found
     assert fragment in found[key]
+
+
+@pytest.mark.parametrize("name", catalog.NAMES)
+def test_every_adapter_table_checks_its_url_env_and_reads_that_database(
+    tmp_path: Path, name: str
+) -> None:
+    table = MINIMAL + f"[adapters.{name}]\n" + ('query = "SELECT 1"\n' if name == "sql" else "")
+    bad = problems(tmp_path, table + 'url_env = "1-BAD"\n')
+    assert "1-BAD" in bad[f"adapters.{name}.url_env"]
+    unset = problems(tmp_path, table + 'url_env = "QUEUE_DB_URL"\n')
+    assert unset["QUEUE_DB_URL"] == f"not set; adapters.{name}.url_env names it"
+    queue_db = "postgres://q:secret@queues.example.com/q"
+    text = table + 'url_env = "QUEUE_DB_URL"\n'
+    settings = config.load(write(tmp_path, text), {**ENV, "QUEUE_DB_URL": queue_db})
+    env_name, url = settings.url_for(name)
+    assert (env_name, url.get_secret_value()) == ("QUEUE_DB_URL", queue_db)
+
+
+def test_adapter_tables_are_parsed_once_at_load(tmp_path: Path) -> None:
+    text = MINIMAL + "[adapters.delayed_job]\nmax_run_time_seconds = 60\n"
+    settings = config.load(write(tmp_path, text), ENV)
+    parsed = settings.adapters["delayed_job"]
+    assert isinstance(parsed, catalog.options_model("delayed_job"))
+    assert settings.adapter_options("delayed_job") is parsed
+    # an adapter without a table gets its defaults, and [database]'s URL
+    assert settings.adapter_options("river") == catalog.options_model("river")()
+    assert settings.url_for("river")[0] == "DATABASE_URL"
 
 
 def test_missing_secrets_are_named_by_their_variables(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from dynomatic_daemon.clock import SteppableClock
 from dynomatic_daemon.errors import (
     HerokuAuthError,
+    HerokuError,
     HerokuHeldBackError,
     HerokuInvalidRequestError,
     HerokuRateLimitedError,
@@ -271,3 +272,150 @@ def test_forget_lists_again_and_reports_no_manual_change(clock: SteppableClock) 
     formation, changes = k.formation()
     assert (formation.quantity("worker"), changes) == (1, [])
     assert fake.calls == ["GET", "GET"]
+
+
+def held_for(k: FormationKeeper) -> int:
+    """The seconds a held-back call says it must still wait."""
+    with pytest.raises(HerokuHeldBackError) as info:
+        k.formation()
+    return int(str(info.value).split("paused for ")[1].split("s ")[0])
+
+
+@pytest.mark.parametrize(
+    ("status", "error_id", "pauses"),
+    [
+        (401, "unauthorized", [60, 120, 240, 480, 960, 1800, 1800]),
+        (429, "rate_limit", [60, 120, 240, 480, 900, 900]),
+        (503, "unavailable", [5, 10, 20, 40, 80, 160, 300, 300]),
+    ],
+)
+def test_each_kind_of_failure_pauses_from_its_first_pause_doubling_to_its_longest(
+    clock: SteppableClock, status: int, error_id: str, pauses: list[int]
+) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    seen = []
+    for _ in pauses:
+        fake.fail.append((status, {"id": error_id, "message": "no"}, {}))
+        with pytest.raises(HerokuError):
+            k.formation()
+        seen.append(held_for(k))
+        clock.advance(seen[-1])
+    assert seen == pauses
+
+
+def test_a_retry_after_beyond_an_hour_is_taken_as_an_hour(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    fake.fail.append((429, {"id": "rate_limit", "message": "slow"}, {"Retry-After": "99999"}))
+    with pytest.raises(HerokuRateLimitedError):
+        k.formation()
+    assert held_for(k) == 3600
+
+
+def test_the_known_formation_stands_in_until_the_pause_ends_exactly(
+    clock: SteppableClock,
+) -> None:
+    fake = FakeHeroku(worker=2)
+    k = keeper(fake, clock, resync=0)
+    k.formation()
+    fake.fail.append((429, {"id": "rate_limit", "message": "slow"}, {}))
+    with pytest.raises(HerokuRateLimitedError):
+        k.formation()
+    clock.advance(59)
+    assert k.formation()[0].quantity("worker") == 2 and fake.calls == ["GET", "GET"]
+    clock.advance(1)
+    k.formation()
+    assert fake.calls == ["GET", "GET", "GET"]
+
+
+@pytest.mark.parametrize(("remaining", "gap"), [(450, 0), (449, 60), (45, 60), (44, 300)])
+def test_the_budget_reserve_and_its_low_mark_space_writes(
+    clock: SteppableClock, remaining: int, gap: int
+) -> None:
+    fake = FakeHeroku()
+    fake.remaining = remaining + 1  # each answer reports one token fewer
+    k = keeper(fake, clock)
+    k.formation()
+    clock.advance(10)
+    if gap == 0:
+        k.write([FormationUpdate("worker", 2)])
+        assert fake.calls == ["GET", "PATCH"]
+        return
+    with pytest.raises(HerokuHeldBackError, match=f"next call in {gap - 10}s"):
+        k.write([FormationUpdate("worker", 2)])
+    assert fake.calls == ["GET"]
+
+
+def test_a_low_budget_never_holds_back_the_listing_after_a_write(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    k.formation()
+    fake.remaining = 300
+    k.write([FormationUpdate("worker", 2)])
+    assert k.formation()[0].quantity("worker") == 2  # listed at once, budget or not
+    assert fake.calls == ["GET", "PATCH", "GET"]
+
+
+@pytest.mark.parametrize(("resync", "relisted_after"), [(40, 60), (10, 60), (1, 60), (120, 120)])
+def test_a_low_budget_stretches_the_resync_to_the_reserve_gap(
+    clock: SteppableClock, resync: float, relisted_after: int
+) -> None:
+    fake = FakeHeroku()
+    fake.remaining = 400  # below the reserve: one call a minute
+    k = keeper(fake, clock, resync=resync)
+    k.formation()
+    clock.advance(relisted_after - 1)
+    k.formation()
+    assert fake.calls == ["GET"]
+    clock.advance(1)
+    k.formation()
+    assert fake.calls == ["GET", "GET"]
+
+
+def test_a_write_returns_heroku_s_answer(clock: SteppableClock) -> None:
+    k = keeper(FakeHeroku(), clock)
+    result = k.write([FormationUpdate("worker", 3)])
+    assert result.request_id == "rid" and result.formation.quantity("worker") == 3
+
+
+def test_the_refusal_cooloff_says_how_long_is_left(clock: SteppableClock) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    fake.fail.append((422, {"id": "invalid_params", "message": "Something else is wrong."}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("worker", 4)])
+    clock.advance(100)
+    with pytest.raises(HerokuHeldBackError, match="not resent for 200s"):
+        k.write([FormationUpdate("worker", 4)])
+
+
+def test_a_learnt_limit_is_asked_again_exactly_after_the_retest_time(
+    clock: SteppableClock,
+) -> None:
+    fake = FakeHeroku()
+    k = keeper(fake, clock)
+    message = "Cannot update to more than 2 dynos per process type."
+    fake.fail.append((422, {"id": "invalid_params", "message": message}, {}))
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write([FormationUpdate("worker", 4)])
+    clock.advance(1799)  # the documented half hour, written out: the constant may be wrong
+    assert k.clamp([FormationUpdate("worker", 4)]) == (FormationUpdate("worker", 2),)
+    clock.advance(1)
+    assert k.clamp([FormationUpdate("worker", 4)]) == (FormationUpdate("worker", 4),)
+
+
+def test_a_stated_limit_binds_only_the_types_over_it_and_is_not_a_refusal(
+    clock: SteppableClock,
+) -> None:
+    fake = FakeHeroku(worker=1, urgent=1)
+    k = keeper(fake, clock)
+    k.formation()
+    message = "Cannot update to more than 2 dynos per process type."
+    fake.fail.append((422, {"id": "invalid_params", "message": message}, {}))
+    updates = [FormationUpdate("worker", 2), FormationUpdate("urgent", 5)]
+    with pytest.raises(HerokuInvalidRequestError):
+        k.write(updates)
+    assert set(k.limits) == {"urgent"}  # worker asked for 2: not over "more than 2"
+    k.write(updates)  # a limit was learnt: the same request is not held as a refusal
+    assert fake.calls.count("PATCH") == 2

@@ -47,7 +47,8 @@ def writes_without_the_lock(
 
     A race is one that arrived within ``grace`` after the soak killed its sender's lock session:
     it was verified just before the kill."""
-    violations, races = [], []
+    violations: list[Write] = []
+    races: list[Write] = []
     for w in writes:
         if w.holder == w.sender:
             continue
