@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Queue
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "tools" / "mutation.toml"
@@ -70,9 +71,13 @@ class Mutant:
     line: int
     source_line: str  # the original line, stripped: how the equivalents list names a mutant
     mutation: str  # "<= -> <", "and -> or", ...
+    occurrence: int = 1  # the n-th mutant with this line text and mutation in the module
 
     def key(self) -> tuple[str, str, str]:
         return (self.module, self.source_line, self.mutation)
+
+    def name(self) -> str:
+        return f"{self.module}:{self.line}  {self.mutation}  | {self.source_line}"
 
 
 @dataclass
@@ -173,11 +178,15 @@ class _Sites(ast.NodeVisitor):
             new = value * 2 if value else 1.0
             self._add(node, "value", new, f"{value} -> {new}")
         elif isinstance(value, str) and SQL_HINT.search(value):
+            comments = [m.span() for m in re.finditer(r"--[^\n]*", value)]
             for pattern, replacement in SQL_SWAPS:
                 for match in re.finditer(pattern, value):
+                    if any(start <= match.start() < end for start, end in comments):
+                        continue  # a word in an SQL comment changes nothing that runs
                     mutated = value[: match.start()] + replacement + value[match.end() :]
                     what = f"SQL {match.group(0).strip()!r} -> {replacement.strip()!r}"
                     self._add(node, "value", mutated, what)
+                    self.sites[-1] = (*self.sites[-1][:4], _line_in(node, value, match.start()))
 
     def _skip_docstring(self, body: list[ast.stmt]) -> None:
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -198,6 +207,15 @@ def _op(op: ast.AST) -> str:
     return symbols.get(type(op), type(op).__name__)
 
 
+def _line_in(node: ast.Constant, value: str, offset: int) -> int:
+    """The source line of ``value[offset]``: exact for one triple-quoted literal, whose lines are
+    the source's; the literal's first line for strings joined from pieces."""
+    first, last = node.lineno, node.end_lineno or node.lineno
+    if last - first == value.count("\n"):
+        return first + value.count("\n", 0, offset)
+    return first
+
+
 def _is_none(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
@@ -214,13 +232,15 @@ def _mutated_sources(module: str) -> Iterator[tuple[Mutant, str]]:
     text = (ROOT / module).read_text()
     lines = text.splitlines()
     count = len(_collect(text))
+    seen: dict[tuple[str, str], int] = {}
     for index in range(count):
         tree = ast.parse(text)
         node, field, new, what, line = _collect(tree)[index]
         setattr(node, field, new)
         ast.fix_missing_locations(tree)
         source_line = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-        yield Mutant(module, index, line, source_line, what), ast.unparse(tree)
+        occurrence = seen[source_line, what] = seen.get((source_line, what), 0) + 1
+        yield Mutant(module, index, line, source_line, what, occurrence), ast.unparse(tree)
 
 
 def _collect(source: str | ast.Module) -> list[tuple[ast.AST, str, object, str, int]]:
@@ -258,9 +278,7 @@ def _check_copy_is_imported(copy: Path) -> None:
         raise SystemExit(f"the copy is not what Python imports ({found}); is PYTHONPATH ignored?")
 
 
-def run_target(
-    module: str, tests: list[str], equivalent: set[tuple[str, str, str]], jobs: int
-) -> list[Result]:
+def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="dynomatic-mutate-"))
     try:
         copies: Queue[Path] = Queue()
@@ -279,7 +297,7 @@ def run_target(
 
         def one(item: tuple[Mutant, str]) -> Result:
             mutant, source = item
-            if mutant.key() in equivalent:
+            if mutant in equivalent:
                 return Result(mutant, "equivalent", 0.0)
             copy = copies.get()
             target = copy / module
@@ -297,8 +315,7 @@ def run_target(
             results = []
             for result in pool.map(one, _mutated_sources(module)):
                 if result.outcome == "survived":
-                    m = result.mutant
-                    print(f"  survived  {m.module}:{m.line}  {m.mutation}  | {m.source_line}")
+                    print(f"  survived  {result.mutant.name()}")
                 results.append(result)
         return results
     finally:
@@ -312,14 +329,30 @@ def score(results: list[Result]) -> tuple[int, int, int, float]:
     return killed, len(counted), equivalent, 100.0 * killed / len(counted) if counted else 100.0
 
 
-def load_config() -> tuple[dict[str, list[str]], set[tuple[str, str, str]]]:
+class Equivalents:
+    """The mutants listed as equivalent: by module, line text and mutation, and where the same
+    line text and mutation occur more than once in the module, by ``occurrence`` (1-based, in
+    the order of ``--list``); an entry without ``occurrence`` names every one of them."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._every: set[tuple[str, str, str]] = set()
+        self._some: dict[tuple[str, str, str], set[int]] = {}
+        for entry in entries:
+            key = (entry["module"], entry["line"].strip(), entry["mutation"])
+            if "occurrence" in entry:
+                self._some.setdefault(key, set()).add(int(entry["occurrence"]))
+            else:
+                self._every.add(key)
+
+    def __contains__(self, mutant: Mutant) -> bool:
+        key = mutant.key()
+        return key in self._every or mutant.occurrence in self._some.get(key, ())
+
+
+def load_config() -> tuple[dict[str, list[str]], Equivalents]:
     data = tomllib.loads(CONFIG.read_text())
     targets = {module: list(spec["tests"]) for module, spec in data.get("targets", {}).items()}
-    equivalent = {
-        (entry["module"], entry["line"].strip(), entry["mutation"])
-        for entry in data.get("equivalent", [])
-    }
-    return targets, equivalent
+    return targets, Equivalents(data.get("equivalent", []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,9 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no tests listed in {CONFIG.relative_to(ROOT)} for: {', '.join(unknown)}")
     if args.list:
         for module in modules:
-            for m in mutants(module):
-                mark = "  (equivalent)" if m.key() in equivalent else ""
-                print(f"{m.module}:{m.line}  {m.mutation}  | {m.source_line}{mark}")
+            found = mutants(module)
+            repeated = {m.key() for m in found if m.occurrence > 1}
+            for m in found:
+                which = f"  (occurrence {m.occurrence})" if m.key() in repeated else ""
+                mark = "  (equivalent)" if m in equivalent else ""
+                print(f"{m.name()}{which}{mark}")
         return 0
 
     status, everything = 0, []

@@ -78,3 +78,31 @@ def test_each_mutant_changes_the_source_once() -> None:
         sources.add(ast.unparse(ast.fix_missing_locations(tree)))
     assert ast.unparse(ast.parse(SAMPLE)) not in sources
     assert len(sources) == len(sites)
+
+
+MULTILINE_SQL = '''
+QUERY = """
+SELECT a
+FROM t -- NOT IN a comment AND more
+WHERE b <= now()
+"""
+'''
+
+
+def test_sql_mutants_are_named_by_their_own_line_and_comments_are_left_alone() -> None:
+    found = [(line, what) for _, _, _, what, line in _tool()._collect(MULTILINE_SQL)]
+    assert (5, "SQL '<=' -> '<'") in found
+    assert not [what for _, what in found if "AND" in what or "NOT" in what]
+
+
+def test_an_equivalent_with_an_occurrence_names_only_that_one() -> None:
+    tool = _tool()
+    same = [
+        tool.Mutant("m.py", i, 10 + i, "return []", "return x -> return None", i + 1)
+        for i in range(3)
+    ]
+    entry = {"module": "m.py", "line": "return []", "mutation": "return x -> return None"}
+    pinned = tool.Equivalents([{**entry, "occurrence": 2}])
+    assert [m in pinned for m in same] == [False, True, False]
+    every = tool.Equivalents([entry])
+    assert all(m in every for m in same)

@@ -72,12 +72,14 @@ ROWS = [
     # steps
     ({"max_step_up": 2}, stats(31), 1, 3),
     ({"rules": [(0, 0)], "max_step_down": 3}, stats(0), 10, 7),
+    ({"rules": [(0, 3)], "max_step_down": 3}, stats(0), 5, 3),  # a step within the limit
     # the busy level holds dynos, but never raises the count
     ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=7), 2, 2),
     ({"rules": [(0, 0)]}, stats(0, running=20), 2, 2),
     ({"rules": [(0, 0)], "max_dynos": 3}, stats(0, running=20), 5, 3),  # max_dynos caps it
     # quiet tick: down only as far as leaves the running jobs at most half the slots
     ({"rules": [(0, 0)]}, stats(0, running=4), 10, 8),
+    ({"rules": [(0, 1)], "worker_concurrency": 1}, stats(0, running=1), 3, 2),  # one job
     ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=11), 10, 5),
     ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=5), 10, 2),
     ({"rules": [(0, 0)], "worker_concurrency": 5}, stats(0, running=5), 2, 2),
