@@ -278,6 +278,12 @@ def test_the_last_dyno_stays_through_a_trickle_and_stops_after_the_idle_wait() -
     assert sim.tick(stats(0)) == 0  # t=910: 600 s without a ready or running job
 
 
+def test_one_dyno_that_is_wanted_is_not_said_to_be_held() -> None:
+    sim = Sim(proc(rules=[(0, 1)], idle_before_zero_seconds=600), current=1)
+    assert sim.tick(stats(0)) == 1
+    assert "holding the last dyno" not in sim.reasons[-1]  # the rule wants it; nothing is held
+
+
 def test_several_idle_dynos_stop_together_after_the_delay() -> None:
     sim = Sim(proc(rules=[(0, 0)], delay=120, idle_before_zero_seconds=600), current=4)
     for _ in range(30):
