@@ -13,7 +13,9 @@ in the same file with the reason, and are left out of the score.
     python tools/mutate.py dynomatic_daemon/tick.py --list      # the mutants, without running
 
 Work happens in copies of the project under a temporary directory (one per job), so the checkout
-is never modified and the daemon subprocesses that tests start import the mutated copy too.
+is never modified and the daemon subprocesses that tests start import the mutated copy too. Each
+copy has a warm pytest (tools/warm_pytest.py) that forks a fresh run per mutant after importing
+the third-party modules once: about 3 s less per mutant, half of an adapter's run.
 Exit status: 0, or 1 when a target scores below ``--min-score``, 2 when the tests fail unmutated.
 """
 
@@ -253,19 +255,43 @@ def _collect(source: str | ast.Module) -> list[tuple[ast.AST, str, object, str, 
 # -- running them --------------------------------------------------------------------------------
 
 
-def _pytest(copy: Path, tests: list[str], timeout: float) -> str:
-    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    # a fixed Hypothesis seed: a mutant is killed or not, the same way on every run
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-    command += ["--hypothesis-seed=0", *tests]
-    try:
-        done = subprocess.run(
-            command, cwd=copy, env=env, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    return "survived" if done.returncode == 0 else "killed"
+class _Copy:
+    """One copy of the project and its warm pytest (tools/warm_pytest.py), which forks a fresh
+    run per mutant: the heavy imports are paid once per copy, not once per mutant."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        env = {**os.environ, "PYTHONPATH": str(path)}
+        env.pop("PYTEST_ADDOPTS", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode saves a second per run
+        self._warm = subprocess.Popen(
+            [sys.executable, str(path / "tools" / "warm_pytest.py")],
+            cwd=path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if self._warm.stdin is None or self._warm.stdout is None:
+            raise SystemExit("the warm pytest has no pipes")
+        self._stdin, self._stdout = self._warm.stdin, self._warm.stdout
+        if self._stdout.readline().strip() != "ready":
+            raise SystemExit(f"the warm pytest in {path} did not start")
+
+    def pytest(self, module: str, tests: list[str], timeout: float) -> str:
+        # Bytecode is written, for speed, except the mutated module's: a cached one could be
+        # stale, as its source changes size and time within a second from mutant to mutant.
+        for cached in (self.path / module).parent.glob(f"__pycache__/{Path(module).stem}.*"):
+            cached.unlink()
+        # a fixed Hypothesis seed: a mutant is killed or not, the same way on every run
+        args = ["-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0", *tests]
+        self._stdin.write(json.dumps({"args": args, "timeout": timeout}) + "\n")
+        self._stdin.flush()
+        answer = self._stdout.readline().strip()
+        if not answer:
+            raise SystemExit(f"the warm pytest in {self.path} stopped")
+        return {"passed": "survived", "failed": "killed"}.get(answer, answer)
+
+    def close(self) -> None:
+        self._stdin.close()  # the warm pytest's end of input: it exits
+        self._warm.wait(timeout=30)
+        self._stdout.close()
 
 
 def _check_copy_is_imported(copy: Path) -> None:
@@ -280,15 +306,17 @@ def _check_copy_is_imported(copy: Path) -> None:
 
 def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="dynomatic-mutate-"))
+    copies: Queue[_Copy] = Queue()
     try:
-        copies: Queue[Path] = Queue()
         for job in range(jobs):
-            copy = work / f"copy{job}"
-            shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
-            _check_copy_is_imported(copy)
-            copies.put(copy)
+            path = work / f"copy{job}"
+            shutil.copytree(ROOT, path, ignore=COPY_IGNORE)
+            _check_copy_is_imported(path)
+            copies.put(_Copy(path))
         started = time.monotonic()
-        baseline = _pytest(work / "copy0", tests, timeout=600)
+        first = copies.get()
+        baseline = first.pytest(module, tests, timeout=600)
+        copies.put(first)
         base_seconds = time.monotonic() - started
         if baseline != "survived":
             raise SystemExit(f"{module}: its tests fail without any mutation: {' '.join(tests)}")
@@ -300,12 +328,12 @@ def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int
             if mutant in equivalent:
                 return Result(mutant, "equivalent", 0.0)
             copy = copies.get()
-            target = copy / module
+            target = copy.path / module
             original = target.read_text()
             try:
                 target.write_text(source)
                 began = time.monotonic()
-                outcome = _pytest(copy, tests, timeout)
+                outcome = copy.pytest(module, tests, timeout)
                 return Result(mutant, outcome, time.monotonic() - began)
             finally:
                 target.write_text(original)
@@ -319,6 +347,8 @@ def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int
                 results.append(result)
         return results
     finally:
+        while not copies.empty():
+            copies.get().close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -106,3 +108,36 @@ def test_an_equivalent_with_an_occurrence_names_only_that_one() -> None:
     assert [m in pinned for m in same] == [False, True, False]
     every = tool.Equivalents([entry])
     assert all(m in every for m in same)
+
+
+def _project(tmp_path: Path, value: int) -> Path:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "warm_pytest.py").write_text((TOOL.parent / "warm_pytest.py").read_text())
+    (tmp_path / "sample.py").write_text(f"VALUE = {value}\n")
+    (tmp_path / "test_sample.py").write_text(
+        "import time\n\nimport sample\n\n\n"
+        "def test_value() -> None:\n    assert sample.VALUE == 1\n\n\n"
+        "def test_slow() -> None:\n    time.sleep(60)\n"
+    )
+    return tmp_path
+
+
+def test_the_warm_pytest_sees_each_mutant_even_when_its_cached_bytecode_looks_fresh(
+    tmp_path: Path,
+) -> None:
+    tool = _tool()
+    project = _project(tmp_path, 1)
+    copy = tool._Copy(project)
+    try:
+        assert copy.pytest("sample.py", ["test_sample.py::test_value"], 60) == "survived"
+        assert list((project / "__pycache__").glob("sample.*.pyc"))  # bytecode was written
+        # Same size and same modification time: only a dropped cache tells them apart.
+        stamp = (project / "sample.py").stat()
+        (project / "sample.py").write_text("VALUE = 2\n")
+        os.utime(project / "sample.py", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        assert copy.pytest("sample.py", ["test_sample.py::test_value"], 60) == "killed"
+        started = time.monotonic()
+        assert copy.pytest("sample.py", ["test_sample.py::test_slow"], 1.0) == "timeout"
+        assert time.monotonic() - started < 30
+    finally:
+        copy.close()
