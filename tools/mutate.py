@@ -60,7 +60,8 @@ SQL_SWAPS = [
     (r"<=", "<"), (r"(?<![<>!])<(?![=>])", "<="), (r">=", ">"), (r"(?<![<>-])>(?!=)", ">="),
     (r"\bAND\b", "OR"), (r"\bOR\b", "AND"), (r"\bIS NULL\b", "IS NOT NULL"),
     (r"\bIS NOT NULL\b", "IS NULL"), (r"\bLEAST\b", "GREATEST"), (r"\bGREATEST\b", "LEAST"),
-    (r"\bmin\(", "max("), (r"\bmax\(", "min("), (r"\bNOT\s+", ""), (r"\s*\bLIMIT\s+\S+", ""),
+    (r"\bmin\(", "max("), (r"\bmax\(", "min("), (r"\bNOT\s+", ""),
+    (r"\s*\bLIMIT\s+(?:%\(\w+\)s|\w+)", ""),
     (r"\bDESC\b", "ASC"), (r"\bASC\b", "DESC"), (r"\bcount\(\*\)", "0"),
 ]  # fmt: skip
 SQL_HINT = re.compile(r"\b(SELECT|WHERE|FROM|AND|JOIN)\b")
@@ -304,7 +305,9 @@ def _check_copy_is_imported(copy: Path) -> None:
         raise SystemExit(f"the copy is not what Python imports ({found}); is PYTHONPATH ignored?")
 
 
-def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int) -> list[Result]:
+def run_target(
+    module: str, tests: list[str], equivalent: Equivalents, jobs: int, match: str = ""
+) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="dynomatic-mutate-"))
     copies: Queue[_Copy] = Queue()
     try:
@@ -341,7 +344,8 @@ def run_target(module: str, tests: list[str], equivalent: Equivalents, jobs: int
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = []
-            for result in pool.map(one, _mutated_sources(module)):
+            chosen = (item for item in _mutated_sources(module) if match in item[0].name())
+            for result in pool.map(one, chosen):
                 if result.outcome == "survived":
                     print(f"  survived  {result.mutant.name()}")
                 results.append(result)
@@ -392,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this percent")
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
     parser.add_argument("--json", type=Path, help="also write every result to this file")
+    parser.add_argument(
+        "--match", default="", help="only the mutants whose --list line contains this text"
+    )
     args = parser.parse_args(argv)
 
     targets, equivalent = load_config()
@@ -404,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             found = mutants(module)
             repeated = {m.key() for m in found if m.occurrence > 1}
             for m in found:
+                if args.match not in m.name():
+                    continue
                 which = f"  (occurrence {m.occurrence})" if m.key() in repeated else ""
                 mark = "  (equivalent)" if m in equivalent else ""
                 print(f"{m.name()}{which}{mark}")
@@ -412,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     status, everything = 0, []
     summary = []
     for module in modules:
-        results = run_target(module, targets[module], equivalent, args.jobs)
+        results = run_target(module, targets[module], equivalent, args.jobs, args.match)
         everything += results
         killed, counted, equal, percent = score(results)
         summary.append(f"{module}: {killed}/{counted} killed ({percent:.1f} %), {equal} equivalent")

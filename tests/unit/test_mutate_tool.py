@@ -97,6 +97,13 @@ def test_sql_mutants_are_named_by_their_own_line_and_comments_are_left_alone() -
     assert not [what for _, what in found if "AND" in what or "NOT" in what]
 
 
+def test_a_dropped_limit_leaves_valid_sql() -> None:
+    # "LIMIT %(cap)s)" once lost its ")" with the limit: a syntax error, which any test kills
+    sample = 'Q = "SELECT (SELECT count(*) FROM (SELECT 1 FROM t WHERE a LIMIT %(cap)s) s)"'
+    mutated = [new for _, _, new, what, _ in _tool()._collect(sample) if "LIMIT" in what]
+    assert mutated == ["SELECT (SELECT count(*) FROM (SELECT 1 FROM t WHERE a) s)"]
+
+
 def test_an_equivalent_with_an_occurrence_names_only_that_one() -> None:
     tool = _tool()
     same = [
