@@ -24,6 +24,7 @@ from typing import Any
 
 from dynomatic_daemon import config
 from dynomatic_daemon.clock import Clock
+from dynomatic_daemon.logs import Logger
 
 HEROKU_BUCKET = 4500  # requests; refilled at this many an hour
 RESERVE_SHARE = 0.1  # left for the user's other tools (the CLI, the dashboard, CI)
@@ -34,7 +35,9 @@ TIGHT_BELOW = 0.5  # of the usable bucket: each app then spends only its share
 class TokenBudget:
     """The local copy of one token's bucket, shared by ``apps``; thread-safe."""
 
-    def __init__(self, label: str, apps: Sequence[str], clock: Clock, log: Any = None) -> None:
+    def __init__(
+        self, label: str, apps: Sequence[str], clock: Clock, log: Logger | None = None
+    ) -> None:
         self.label, self.apps = label, tuple(apps)
         self._clock, self._log = clock, log
         self.usable = HEROKU_BUCKET * (1 - RESERVE_SHARE)
@@ -121,7 +124,9 @@ class Budgets:
         self._by_key = tokens
 
     @classmethod
-    def for_apps(cls, apps: Sequence[config.Settings], clock: Clock, log: Any = None) -> Budgets:
+    def for_apps(
+        cls, apps: Sequence[config.Settings], clock: Clock, log: Logger | None = None
+    ) -> Budgets:
         groups: dict[str, list[str]] = {}
         for one in apps:
             groups.setdefault(one.heroku.api_key.get_secret_value(), []).append(one.heroku.app)

@@ -252,7 +252,7 @@ def cmd_run(settings: config.Settings, args: argparse.Namespace) -> int:
         return _run(settings, log, watching)
 
 
-def _run(settings: config.Settings, log: Any, watching: wiring.Observing) -> int:
+def _run(settings: config.Settings, log: Logger, watching: wiring.Observing) -> int:
     built = wiring.build_when_ready(settings, log)
     if built is None:
         log.info("daemon_stopped")

@@ -29,6 +29,7 @@ from dynomatic_daemon.errors import (
     HerokuInvalidRequestError,
     HerokuNotFoundError,
 )
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.models import Formation
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ def _raising_without_data(obs: Observation) -> bool:
 class Hub:
     """The daemon's observer: derives events from ticks and fans both out to the sinks."""
 
-    def __init__(self, sinks: Sequence[Sink], clock: Clock, log: Any) -> None:
+    def __init__(self, sinks: Sequence[Sink], clock: Clock, log: Logger) -> None:
         self._sinks = tuple(sinks)
         self._clock = clock
         self._log = log

@@ -37,6 +37,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from dynomatic_daemon import config, memory
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.errors import QueueReadError
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.scheduler import (
     KEEPALIVES_PER_LEASE,
     RELEASE_EVERY_TICKS,
@@ -59,7 +60,7 @@ class Member:
     """One app of the fleet: its settings, and its ticker once built."""
 
     settings: config.Settings
-    log: Any
+    log: Logger
     offset: float  # seconds after the start of its first tick, to spread the apps
     ticker: Ticker | None = None
     close: Callable[[], object] = lambda: None
@@ -84,7 +85,7 @@ class Fleet:
     def __init__(
         self,
         apps: Sequence[config.Settings],
-        log: Any,
+        log: Logger,
         *,
         build: Build,
         clock: Clock,

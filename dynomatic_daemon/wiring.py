@@ -170,7 +170,7 @@ class Observing:
 
 
 def observe(
-    settings: config.Settings, log: Any, clock: Clock, *, http_port: int | None = None
+    settings: config.Settings, log: Logger, clock: Clock, *, http_port: int | None = None
 ) -> Observing:
     """Start what watches the ticks; each works on its own thread and never blocks a tick."""
     app, interval = settings.heroku.app, settings.daemon.interval_seconds
@@ -211,7 +211,7 @@ def observe(
 
 def _status_server(
     settings: config.Settings,
-    log: Any,
+    log: Logger,
     *,
     clock: Clock,
     live: LiveStatus,

@@ -22,6 +22,7 @@ from psycopg import sql
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.history.rows import Batch
 from dynomatic_daemon.history.statements import PRUNE, WRITE, write_params
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.observe_config import HistorySettings
 from dynomatic_daemon.store import connection, migrations
 
@@ -47,7 +48,7 @@ class Writer:
         settings: HistorySettings,
         app: str,
         clock: Clock,
-        log: Any,
+        log: Logger,
         connect: Callable[..., psycopg.Connection[Any]] = connection.connect,
     ) -> None:
         if settings.url is None:

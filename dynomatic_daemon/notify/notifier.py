@@ -19,6 +19,7 @@ import httpx
 
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.events import Event, Observation, TickReport
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.notify import messages
 from dynomatic_daemon.observe_config import NotifySettings
 
@@ -32,7 +33,7 @@ class Notifier:
         target: NotifySettings,
         name: str,
         clock: Clock,
-        log: Any,
+        log: Logger,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if target.url is None:

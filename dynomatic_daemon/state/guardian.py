@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dynomatic_daemon import budget, prices
 from dynomatic_daemon.clock import Clock
@@ -22,6 +22,7 @@ from dynomatic_daemon.demand import active_bounds
 from dynomatic_daemon.formation_keeper import ExternalChange
 from dynomatic_daemon.guardrails import NOTHING, OVERRIDE, PAUSED, InForce, guard
 from dynomatic_daemon.heroku import HerokuClient, MaySend
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.models import Formation
 from dynomatic_daemon.policy import current_dynos
 from dynomatic_daemon.state.releases import ReleaseWatcher
@@ -52,7 +53,7 @@ class Guardian:
     settings: Settings
     heroku: HerokuClient
     clock: Clock
-    log: Any
+    log: Logger
     store: StateStore | None = None
     event: Callable[..., None] = lambda *a, **k: None  # the observer's event(app, kind, ...)
     _guards: list[Guard] = field(default_factory=list)  # in force this tick

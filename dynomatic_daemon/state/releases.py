@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.config import ProcessSettings, Settings
 from dynomatic_daemon.errors import HerokuError
 from dynomatic_daemon.formation_keeper import RESERVE_TOKENS
 from dynomatic_daemon.heroku import HerokuClient, MaySend, Release
+from dynomatic_daemon.logs import Logger
 
 MAX_BACKOFF_DOUBLINGS = 4  # a failing endpoint is asked at most every 16 polls' time
 
@@ -25,7 +25,7 @@ class ReleaseWatcher:
     settings: Settings
     heroku: HerokuClient
     clock: Clock
-    log: Any
+    log: Logger
     event: Callable[..., None]
     newest: Release | None = None
     _polled_at: float = float("-inf")

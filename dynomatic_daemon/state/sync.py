@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynomatic_daemon.clock import Clock
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.state.store import Guard, SpendRow, Spent, StateStore
 
 MAX_BACKOFF_SECONDS = 60.0
@@ -50,7 +51,7 @@ class _Inbox:
 
 
 class StateSync:
-    def __init__(self, store: StateStore, clock: Clock, log: Any) -> None:
+    def __init__(self, store: StateStore, clock: Clock, log: Logger) -> None:
         self.store, self._clock, self._log = store, clock, log
         self._lock = threading.Condition()
         self._kick = threading.Event()

@@ -11,6 +11,7 @@ from typing import Any
 from dynomatic_daemon.clock import Clock
 from dynomatic_daemon.history import report
 from dynomatic_daemon.history.queries import StoredEvent, Window, read_window
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.observe_config import HistorySettings, HttpSettings
 from dynomatic_daemon.store import connection
 from dynomatic_daemon.web.live import LiveStatus, Snapshot
@@ -60,7 +61,7 @@ class Page:
         http: HttpSettings,
         history: HistorySettings,
         counters: Counters,
-        log: Any,
+        log: Logger,
     ) -> None:
         self._app, self._live, self._clock, self._log = app, live, clock, log
         self._http, self._history, self._counters = http, history, counters

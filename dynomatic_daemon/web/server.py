@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from dynomatic_daemon.logs import Logger
 from dynomatic_daemon.web import metrics
 from dynomatic_daemon.web.live import LiveStatus
 
@@ -62,7 +63,7 @@ class StatusServer:
         page: Callable[[], str],
         counters: Callable[[], Any],
         stalled_after_seconds: float,
-        log: Any,
+        log: Logger,
     ) -> None:
         self.credentials, self.live, self.page, self.counters = credentials, live, page, counters
         self.stalled_after = stalled_after_seconds
