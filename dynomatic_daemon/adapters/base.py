@@ -66,8 +66,9 @@ def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
 
 def skip_scan(table: str, column: str, where: str = "true", first: str = "true") -> str:
     """The ``found(q)`` CTE: the distinct non-NULL ``column`` values of the rows of ``table``
-    matching ``where`` (unqualified columns), one index descent each, when ``%(discover)s``
-    (and ``first``, a condition checked once) holds.
+    matching ``where``, one index descent each, when ``%(discover)s`` (and ``first``, a
+    condition checked once) holds. ``where`` names columns bare, or through an alias that
+    ``table`` gives (``"{t} j"``) when it shares a fragment with the rest of the statement.
 
     There is no limit on how many it finds: a limit hid the ready work of the queues past it
     (issue 10). Each step is one descent of an index leading with ``column``, so the cost grows

@@ -49,6 +49,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -58,18 +59,15 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # stops at the cap ("reserved_at IS NULL" and "reserved_at <= ..." are written apart, not as
 # Laravel's OR, for that); without it, one pass over the table, since the stock queue index
 # makes every probe a walk of the queue's rows and one pass beats one per queue.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, floor(extract(epoch FROM now()))::bigint AS now_s),
 indexed AS ({indexed}),
 -- queue names by skip scan over an index leading with queue
-found(q) AS (
-    (SELECT j.queue FROM {t} j
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue FROM {t} j WHERE j.queue > found.q ORDER BY j.queue LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
 probed AS (
   SELECT n.name,
@@ -123,6 +121,7 @@ FROM clock c
 LEFT JOIN found_rows x ON true
 ORDER BY x.name
 """
+)
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('queue', 'payload', 'attempts', 'created_at')),

@@ -58,6 +58,7 @@ from dynomatic_daemon.adapters.base import (
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -70,20 +71,16 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # spell the clock out ({now_local}, {expired}: now() is one value in a statement) rather than
 # naming clock's columns, so that the planner sees how few rows "delivered before expired"
 # selects and takes the delivered_at index, not a scan.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE %(zone)s AS now_local,
                  (now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s AS expired),
 indexed AS ({indexed}),
 -- queue names by skip scan over the index leading with queue_name
-found(q) AS (
-    (SELECT m.queue_name FROM {t} m
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY m.queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT m.queue_name FROM {t} m WHERE m.queue_name > found.q
-            ORDER BY m.queue_name LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue_name", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL AND q <> ALL(%(hidden)s::text[])
@@ -156,6 +153,7 @@ LEFT JOIN LATERAL (
 ) o ON true
 ORDER BY x.name
 """
+)
 
 NOW_LOCAL = "(now() AT TIME ZONE %(zone)s)"
 EXPIRED = "((now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s)"
