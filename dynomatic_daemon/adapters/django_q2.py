@@ -48,7 +48,11 @@ from dynomatic_daemon.adapters.base import (
     skip_scan,
     table_columns,
 )
-from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
+from dynomatic_daemon.adapters.index_check import (
+    LEADING_INDEX_SQL,
+    index_statement,
+    relation_name,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table, {indexed} index_check's question for (key, lock); free_before = now - shift:
@@ -130,9 +134,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index every part of the read needs: django-q2 creates none on this table."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

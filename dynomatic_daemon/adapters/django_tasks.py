@@ -56,7 +56,11 @@ from dynomatic_daemon.adapters.base import (
     selection,
     skip_scan,
 )
-from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
+from dynomatic_daemon.adapters.index_check import (
+    LEADING_INDEX_SQL,
+    index_statement,
+    relation_name,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table, {backend} empty or the backend filter, {indexed} index_check's question for
@@ -186,9 +190,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index that makes every part of the read one range (no stock index leads with the
     queue and the status together)."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

@@ -60,7 +60,11 @@ from dynomatic_daemon.adapters.base import (
     selection,
     skip_scan,
 )
-from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
+from dynomatic_daemon.adapters.index_check import (
+    LEADING_INDEX_SQL,
+    index_statement,
+    relation_name,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table, {indexed} index_check's question for (queue_name, available_at). Two plans,
@@ -168,12 +172,12 @@ WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_sch
 """
 
 # never-delivered rows (Symfony <= 7.3.8 has no index serving them); delivered rows (7.3.9+)
-INDEX_SQL = (
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {ready} ON {t} (queue_name, available_at)"
+INDEX_SQL = {
+    "ready": "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (queue_name, available_at)"
     " WHERE delivered_at IS NULL",
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {delivered} ON {t} (queue_name, delivered_at)"
-    " WHERE delivered_at IS NOT NULL",
-)
+    "delivered": "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t}"
+    " (queue_name, delivered_at) WHERE delivered_at IS NOT NULL",
+}
 
 
 class Options(AdapterOptions):
@@ -206,13 +210,10 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """Partial indexes for the parts the library's own indexes leave to a walk."""
-    stem = options.table[:40]
-    names = {
-        "ready": sql.Identifier(f"{stem}_dynomatic_ready"),
-        "delivered": sql.Identifier(f"{stem}_dynomatic_delivered"),
-    }
-    table = qualified(options.schema_name, options.table)
-    return tuple(sql.SQL(s).format(t=table, **names).as_string(None) for s in INDEX_SQL)
+    return tuple(
+        index_statement(template, options.schema_name, options.table, kind)
+        for kind, template in INDEX_SQL.items()
+    )
 
 
 class Reader:
