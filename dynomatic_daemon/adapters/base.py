@@ -56,6 +56,14 @@ def qualified(schema: str | None, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name) if schema else sql.Identifier(name)
 
 
+def index_statement(template: str, schema: str | None, table: str, kind: str = "idx") -> str:
+    """``template`` with ``{t}`` the table and ``{name}`` the index, ``<table>_dynomatic_<kind>``:
+    the table name is cut to 40 characters so that the index name stays within PostgreSQL's 63
+    (a longer one would be truncated, and two such indexes could collide)."""
+    name = sql.Identifier(f"{table[:40]}_dynomatic_{kind}")
+    return sql.SQL(template).format(name=name, t=qualified(schema, table)).as_string(None)
+
+
 def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
     """The ``%(names)s`` and ``%(discover)s`` parameters every read statement takes."""
     return {

@@ -9,14 +9,12 @@ use it either.
 
 Parameters: ``%(relation)s``, the table as ``relation_name()`` spells it, and ``%(lead0)s``,
 ``%(lead1)s``, the names of the index's first two columns. Such readers offer the index as
-``recommended_indexes``, built with ``index_statement``.
+``recommended_indexes``, built with ``base.index_statement``.
 """
 
 from __future__ import annotations
 
 from psycopg import sql
-
-from dynomatic_daemon.adapters.base import qualified
 
 LEADING_INDEX_SQL = """
 SELECT EXISTS (
@@ -32,11 +30,3 @@ SELECT EXISTS (
 def relation_name(table: sql.Identifier) -> str:
     """The quoted (schema-qualified or not) name ``to_regclass`` resolves as the reads do."""
     return table.as_string(None)
-
-
-def index_statement(template: str, schema: str | None, table: str, kind: str = "idx") -> str:
-    """``template`` with ``{t}`` the table and ``{name}`` the index, ``<table>_dynomatic_<kind>``:
-    the table name is cut to 40 characters so that the index name stays within PostgreSQL's 63
-    (a longer one would be truncated, and two such indexes could collide)."""
-    name = sql.Identifier(f"{table[:40]}_dynomatic_{kind}")
-    return sql.SQL(template).format(name=name, t=qualified(schema, table)).as_string(None)

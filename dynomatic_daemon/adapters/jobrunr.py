@@ -48,16 +48,13 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
     table_columns,
 )
-from dynomatic_daemon.adapters.index_check import (
-    LEADING_INDEX_SQL,
-    index_statement,
-    relation_name,
-)
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 QUEUE = "default"

@@ -46,16 +46,13 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
     skip_scan,
 )
-from dynomatic_daemon.adapters.index_check import (
-    LEADING_INDEX_SQL,
-    index_statement,
-    relation_name,
-)
+from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t} is the table, {indexed} index_check's question for (queue, reserved_at). Two plans, of
