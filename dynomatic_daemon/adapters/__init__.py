@@ -17,8 +17,11 @@ Adding an adapter:
    ``tests/integration/test_adapter_contract.py`` (how to add due and future jobs), which checks
    what every adapter promises: discovery without a cap, the cap, any session TimeZone, the
    database clock, a row whose time Python cannot hold. ``base.py`` has the shared pieces:
-   ``selection`` (the names/discover parameters), ``skip_scan`` (queue discovery), ``fetch``
-   (one statement, lenient about out-of-range times), ``table_columns`` (detection by name).
+   ``selection`` (the names/discover parameters), ``skip_scan`` (queue discovery over an index
+   leading with the queue column), ``fetch`` (one statement, lenient about out-of-range times),
+   ``table_columns`` (detection by name), ``reading`` (rows to a reading), ``index_statement``
+   (the ``recommended_indexes`` of a reader whose library ships no index serving per-queue
+   probes; such a reader asks ``index_check`` in its statement whether the index is there).
 5. A row in the README's library table.
 """
 

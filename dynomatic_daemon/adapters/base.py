@@ -56,6 +56,14 @@ def qualified(schema: str | None, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name) if schema else sql.Identifier(name)
 
 
+def index_statement(template: str, schema: str | None, table: str, kind: str = "idx") -> str:
+    """``template`` with ``{t}`` the table and ``{name}`` the index, ``<table>_dynomatic_<kind>``:
+    the table name is cut to 40 characters so that the index name stays within PostgreSQL's 63
+    (a longer one would be truncated, and two such indexes could collide)."""
+    name = sql.Identifier(f"{table[:40]}_dynomatic_{kind}")
+    return sql.SQL(template).format(name=name, t=qualified(schema, table)).as_string(None)
+
+
 def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
     """The ``%(names)s`` and ``%(discover)s`` parameters every read statement takes."""
     return {
@@ -66,8 +74,9 @@ def selection(selectors: Sequence[QueueSelector]) -> dict[str, Any]:
 
 def skip_scan(table: str, column: str, where: str = "true", first: str = "true") -> str:
     """The ``found(q)`` CTE: the distinct non-NULL ``column`` values of the rows of ``table``
-    matching ``where`` (unqualified columns), one index descent each, when ``%(discover)s``
-    (and ``first``, a condition checked once) holds.
+    matching ``where``, one index descent each, when ``%(discover)s`` (and ``first``, a
+    condition checked once) holds. ``where`` names columns bare, or through an alias that
+    ``table`` gives (``"{t} j"``) when it shares a fragment with the rest of the statement.
 
     There is no limit on how many it finds: a limit hid the ready work of the queues past it
     (issue 10). Each step is one descent of an index leading with ``column``, so the cost grows

@@ -42,9 +42,11 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
+    skip_scan,
     table_columns,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
@@ -54,18 +56,15 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # a lock older than that is free to take. Two plans, of which a one-time filter runs one: with
 # that index, per-queue probes that are index ranges stopping at the cap; without it (django-q2
 # creates none), one pass over the table, since every probe would be a scan of its own.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() - make_interval(secs => %(shift)s) AS free_before),
 indexed AS ({indexed}),
 -- queue names by skip scan over the index
-found(q) AS (
-    (SELECT j.key FROM {t} j
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.key LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.key FROM {t} j WHERE j.key > found.q ORDER BY j.key LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "key", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
 probed AS (
   SELECT n.name,
@@ -107,6 +106,7 @@ LEFT JOIN LATERAL (
 ) o ON true
 ORDER BY x.name
 """
+)
 
 REQUIRED_COLUMNS = ("key", "payload", "lock")
 
@@ -131,9 +131,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index every part of the read needs: django-q2 creates none on this table."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

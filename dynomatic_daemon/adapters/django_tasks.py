@@ -51,9 +51,11 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -63,19 +65,15 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # per-queue probes in which due and sentinel rows are two ranges (written apart, not as the
 # library's OR); without it, one pass over the table, since no stock index leads with the queue
 # and the status together and every probe would walk the queue's finished results too.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 indexed AS ({indexed}),
 -- queue names by skip scan over an index leading with queue_name
-found(q) AS (
-    (SELECT j.queue_name FROM {t} j
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue_name FROM {t} j WHERE j.queue_name > found.q
-            ORDER BY j.queue_name LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue_name", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
 probed AS (
   SELECT n.name, r.ready, LEAST(o.due, o.sentinel) AS oldest, run.running
@@ -148,6 +146,7 @@ LEFT JOIN LATERAL (
 ) o ON true
 ORDER BY x.name
 """
+)
 BACKEND_FILTER = "AND j.backend_name = %(backend)s"
 # get_date_max() is 9999-01-01 00:00 in the app's zone: UTC, or TIME_ZONE without USE_TZ
 SENTINEL_FROM = "timestamptz '9998-12-31 00:00:00+00'"
@@ -188,9 +187,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index that makes every part of the read one range (no stock index leads with the
     queue and the status together)."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

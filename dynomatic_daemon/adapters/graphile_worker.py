@@ -95,7 +95,8 @@ OLDEST_SQL = """(SELECT min(LEAST(f.eligible, (
 READ_SQL = """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() - interval '4 hours' AS crashed_before),
--- distinct priorities by skip scan over the partial index (predicate repeated to match it)
+-- distinct priorities by skip scan over the partial index (predicate repeated to match it);
+-- not base.skip_scan, which finds queues on discovery only: these are needed on every read
 skip(p) AS (
     (SELECT priority FROM {jobs} j WHERE {indexed} ORDER BY priority LIMIT 1)
     UNION ALL

@@ -8,7 +8,8 @@ being built (``CREATE INDEX CONCURRENTLY`` in progress) does not count, as the p
 use it either.
 
 Parameters: ``%(relation)s``, the table as ``relation_name()`` spells it, and ``%(lead0)s``,
-``%(lead1)s``, the names of the index's first two columns.
+``%(lead1)s``, the names of the index's first two columns. Such readers offer the index as
+``recommended_indexes``, built with ``base.index_statement``.
 """
 
 from __future__ import annotations

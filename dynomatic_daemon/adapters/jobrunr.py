@@ -48,6 +48,7 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
@@ -141,9 +142,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index that makes due scheduled jobs one range (the stock ones walk other rows)."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

@@ -46,9 +46,11 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -58,18 +60,15 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # stops at the cap ("reserved_at IS NULL" and "reserved_at <= ..." are written apart, not as
 # Laravel's OR, for that); without it, one pass over the table, since the stock queue index
 # makes every probe a walk of the queue's rows and one pass beats one per queue.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, floor(extract(epoch FROM now()))::bigint AS now_s),
 indexed AS ({indexed}),
 -- queue names by skip scan over an index leading with queue
-found(q) AS (
-    (SELECT j.queue FROM {t} j
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY j.queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue FROM {t} j WHERE j.queue > found.q ORDER BY j.queue LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (SELECT unnest(%(names)s::text[]) UNION SELECT q FROM found WHERE q IS NOT NULL),
 probed AS (
   SELECT n.name,
@@ -123,6 +122,7 @@ FROM clock c
 LEFT JOIN found_rows x ON true
 ORDER BY x.name
 """
+)
 
 DETECT_SQL = """
 SELECT count(*) FILTER (WHERE column_name IN ('queue', 'payload', 'attempts', 'created_at')),
@@ -155,9 +155,7 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """The index that makes every part of the read an index range (Laravel ships none)."""
-    name = sql.Identifier(f"{options.table[:40]}_dynomatic_idx")
-    table = qualified(options.schema_name, options.table)
-    return (sql.SQL(INDEX_SQL).format(name=name, t=table).as_string(None),)
+    return (index_statement(INDEX_SQL, options.schema_name, options.table),)
 
 
 class Reader:

@@ -62,16 +62,16 @@ WHERE s.nspname = %(schema)s AND c.relname IN ('job', 'queue') AND NOT a.attisdr
   AND a.attname IN ('startafter', 'start_after', 'blocked', 'active_count')
 """
 
-# v10+: the queue table; v9: a skip scan of job_name (text_pattern_ops, so ~<~ / ~>~ order).
+# v10+: the queue table; v9: a skip scan of job_name (text_pattern_ops, so ~<~ / ~>~ order,
+# which base.skip_scan's plain ORDER BY and > would not let that index serve).
 DISCOVER_FROM_QUEUE_TABLE = """
 found(q) AS (SELECT name FROM {queue} WHERE %(discover)s ORDER BY name)
 """
 DISCOVER_BY_SKIP_SCAN = """
-found(q, depth) AS (
-    (SELECT name, 1 FROM {job} WHERE %(discover)s ORDER BY name USING ~<~ LIMIT 1)
+found(q) AS (
+    (SELECT name FROM {job} WHERE %(discover)s ORDER BY name USING ~<~ LIMIT 1)
     UNION ALL
-    SELECT (SELECT name FROM {job} WHERE name ~>~ found.q ORDER BY name USING ~<~ LIMIT 1),
-           depth + 1
+    SELECT (SELECT name FROM {job} WHERE name ~>~ found.q ORDER BY name USING ~<~ LIMIT 1)
     FROM found WHERE found.q IS NOT NULL
 )
 """

@@ -41,7 +41,8 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 SCHEMA = "pgmq"
 QUEUE_LIST_TTL_SECONDS = 60.0
 
-# Each queue's table as pgmq.format_table_name names it; NULL when it has none.
+# Each queue's table as pgmq.format_table_name names it; NULL when it has none. Discovery is this
+# registry, not base.skip_scan: every queue is a table of its own, with no queue column to walk.
 QUEUES_SQL = """
 SELECT m.queue_name::text, c.relname::text
 FROM pgmq.meta m

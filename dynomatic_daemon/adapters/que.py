@@ -51,13 +51,21 @@ import psycopg
 from psycopg import sql
 from pydantic import Field
 
-from dynomatic_daemon.adapters.base import IDENTIFIER, AdapterOptions, fetch, reading, selection
+from dynomatic_daemon.adapters.base import (
+    IDENTIFIER,
+    AdapterOptions,
+    fetch,
+    reading,
+    selection,
+    skip_scan,
+)
 from dynomatic_daemon.models import QueueReading, QueueSelector
 
 # {t}: the table; {version}: "AND j.job_schema_version = (SELECT v FROM ver)" where the column
 # exists, else nothing. "j.finished_at IS NULL AND j.expired_at IS NULL" everywhere is the
 # partial predicate of que_poll_idx, which lets that index serve each subquery.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now),
 -- the job_schema_version the workers poll; inferred from the catalog unless configured
@@ -87,16 +95,9 @@ busy(queue, running) AS MATERIALIZED (
     GROUP BY j.queue
 ),
 -- queue names by skip scan over que_poll_idx, only when a selector needs discovery
-found(q, depth) AS (
-    (SELECT j.queue, 1 FROM {t} j
-      WHERE %(discover)s AND j.finished_at IS NULL AND j.expired_at IS NULL {version}
-      ORDER BY j.queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue FROM {t} j
-             WHERE j.finished_at IS NULL AND j.expired_at IS NULL {version} AND j.queue > found.q
-             ORDER BY j.queue LIMIT 1), depth + 1
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t} j", "queue", "j.finished_at IS NULL AND j.expired_at IS NULL {version}")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL
@@ -140,6 +141,7 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY x.name
 """
+)
 
 VERSION_FILTER = "AND j.job_schema_version = (SELECT v FROM ver)"
 

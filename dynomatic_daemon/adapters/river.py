@@ -60,14 +60,15 @@ clock AS (
              IS NOT NULL AS has_queue_table
 ),
 -- queue names by skip scan over the index's (state, queue) prefix, one walk per live state
-found(state, queue, depth) AS (
-    SELECT first.state, first.queue, 1
+-- (not base.skip_scan, which walks one column: the index leads with state, not queue)
+found(state, queue) AS (
+    SELECT first.state, first.queue
     FROM unnest('{{available,scheduled,retryable,running}}'::{state}[]) AS live(state)
     CROSS JOIN LATERAL (
         SELECT j.state, j.queue FROM {job} j
         WHERE %(discover)s AND j.state = live.state ORDER BY j.queue LIMIT 1) first
     UNION ALL
-    SELECT nxt.state, nxt.queue, f.depth + 1
+    SELECT nxt.state, nxt.queue
     FROM found f CROSS JOIN LATERAL (
         SELECT j.state, j.queue FROM {job} j
         WHERE j.state = f.state AND j.queue > f.queue ORDER BY j.queue LIMIT 1) nxt

@@ -55,9 +55,11 @@ from dynomatic_daemon.adapters.base import (
     IDENTIFIER,
     AdapterOptions,
     fetch,
+    index_statement,
     qualified,
     reading,
     selection,
+    skip_scan,
 )
 from dynomatic_daemon.adapters.index_check import LEADING_INDEX_SQL, relation_name
 from dynomatic_daemon.models import QueueReading, QueueSelector
@@ -70,20 +72,16 @@ from dynomatic_daemon.models import QueueReading, QueueSelector
 # spell the clock out ({now_local}, {expired}: now() is one value in a statement) rather than
 # naming clock's columns, so that the planner sees how few rows "delivered before expired"
 # selects and takes the delivered_at index, not a scan.
-READ_SQL = """
+READ_SQL = (
+    """
 WITH RECURSIVE
 clock AS (SELECT now() AS db_now, now() AT TIME ZONE %(zone)s AS now_local,
                  (now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s AS expired),
 indexed AS ({indexed}),
 -- queue names by skip scan over the index leading with queue_name
-found(q) AS (
-    (SELECT m.queue_name FROM {t} m
-      WHERE %(discover)s AND (SELECT yes FROM indexed) ORDER BY m.queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT m.queue_name FROM {t} m WHERE m.queue_name > found.q
-            ORDER BY m.queue_name LIMIT 1)
-    FROM found WHERE found.q IS NOT NULL
-),
+"""
+    + skip_scan("{t}", "queue_name", first="(SELECT yes FROM indexed)")
+    + """,
 names(name) AS (
     SELECT unnest(%(names)s::text[])
     UNION SELECT q FROM found WHERE q IS NOT NULL AND q <> ALL(%(hidden)s::text[])
@@ -156,6 +154,7 @@ LEFT JOIN LATERAL (
 ) o ON true
 ORDER BY x.name
 """
+)
 
 NOW_LOCAL = "(now() AT TIME ZONE %(zone)s)"
 EXPIRED = "((now() - make_interval(secs => %(timeout)s)) AT TIME ZONE %(zone)s)"
@@ -170,12 +169,12 @@ WHERE table_name = %(table)s AND table_schema = COALESCE(%(schema)s, current_sch
 """
 
 # never-delivered rows (Symfony <= 7.3.8 has no index serving them); delivered rows (7.3.9+)
-INDEX_SQL = (
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {ready} ON {t} (queue_name, available_at)"
+INDEX_SQL = {
+    "ready": "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t} (queue_name, available_at)"
     " WHERE delivered_at IS NULL",
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {delivered} ON {t} (queue_name, delivered_at)"
-    " WHERE delivered_at IS NOT NULL",
-)
+    "delivered": "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {t}"
+    " (queue_name, delivered_at) WHERE delivered_at IS NOT NULL",
+}
 
 
 class Options(AdapterOptions):
@@ -208,13 +207,10 @@ def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:
 
 def recommended_indexes(options: Options) -> tuple[str, ...]:
     """Partial indexes for the parts the library's own indexes leave to a walk."""
-    stem = options.table[:40]
-    names = {
-        "ready": sql.Identifier(f"{stem}_dynomatic_ready"),
-        "delivered": sql.Identifier(f"{stem}_dynomatic_delivered"),
-    }
-    table = qualified(options.schema_name, options.table)
-    return tuple(sql.SQL(s).format(t=table, **names).as_string(None) for s in INDEX_SQL)
+    return tuple(
+        index_statement(template, options.schema_name, options.table, kind)
+        for kind, template in INDEX_SQL.items()
+    )
 
 
 class Reader:
