@@ -1,4 +1,4 @@
-"""good_job adapter on a real PostgreSQL: both layouts, one case per job state, cap, time zones.
+"""good_job adapter on a real PostgreSQL: both layouts, one case per job state, the cap.
 
 The v4 layout (sandbox/schemas/good_job.sql) knows claims from ``locked_by_id``; the pre-v3.29
 layout (good_job_v3.sql) only from session advisory locks, which these tests take for real on a
@@ -459,18 +459,6 @@ def test_v3_oldest_across_priorities_and_null_schedules(gj3: psycopg.Connection[
     add(gj3, priority=-5, scheduled_in=None, created_ago=700)
     add(gj3, priority=0, scheduled_in=-400)
     assert 699 <= age(read(gj3)["default"]) < 710
-
-
-@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
-def test_v3_naive_utc_columns_in_any_session_time_zone(
-    gj3: psycopg.Connection[Any], zone: str
-) -> None:
-    add(gj3, scheduled_in=None, created_ago=600)
-    add(gj3, queue="later", scheduled_in=+600)
-    gj3.execute(f"SET TIME ZONE '{zone}'")
-    found = read(gj3)
-    assert (found["default"].ready, found["later"].ready) == (1, 0)
-    assert 599 <= age(found["default"]) < 620
 
 
 def test_v3_a_hand_counted_mix(

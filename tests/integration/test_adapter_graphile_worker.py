@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -237,21 +236,6 @@ def test_the_count_stops_at_the_cap(gw: Worker) -> None:
     assert (q.ready, q.ready_capped) == (31, True)
     q = gw.read(cap=46)["send_email"]
     assert (q.ready, q.ready_capped) == (45, False)
-
-
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
-def test_any_session_time_zone_gives_the_same_answer(gw: Worker, zone: str) -> None:
-    gw.add(run_in=-600)
-    gw.add(task="later", run_in=+600, created_in=0)
-    gw.conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(zone)))
-    found = gw.read()
-    assert found["later"].ready == 0
-    q = found["send_email"]
-    assert q.ready == 1
-    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
-    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo is not None
-    expected = database_now(gw) - timedelta(seconds=600)
-    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
 def test_queues_are_counted_apart_and_named_ones_reported_with_zeros(gw: Worker) -> None:

@@ -1,9 +1,9 @@
 """jobrunr adapter on a real PostgreSQL, with JobRunr's tables built from its migrations (JobRunr
-is Java and cannot run here): one case per job state, the cap, prefixes, time zones."""
+is Java and cannot run here): one case per job state, the cap, prefixes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -152,18 +152,6 @@ def test_table_prefix_and_schema_as_jobrunrs_table_prefix(jobrunr: Any) -> None:
 def test_a_prefix_naming_a_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="table_prefix"):
         Options.model_validate({"table_prefix": "myschema."})
-
-
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
-def test_any_session_time_zone_gives_the_same_answer(jobrunr: Any, zone: str) -> None:
-    add(jobrunr, "ENQUEUED", updated_ago=600)
-    add(jobrunr, "SCHEDULED", scheduled_in=600)
-    jobrunr.execute(f"SET TIME ZONE '{zone}'")
-    q = read(jobrunr)["default"]
-    assert q.ready == 1 and 599 <= age(q) < 620
-    expected = database_now(jobrunr) - timedelta(seconds=600)
-    assert q.oldest_eligible_at is not None
-    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
 def test_infinite_times_do_not_break_the_read(jobrunr: Any) -> None:

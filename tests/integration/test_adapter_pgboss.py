@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -265,21 +264,6 @@ def test_the_count_stops_at_the_cap(boss: Boss) -> None:
     assert (q.ready, q.ready_capped) == (31, True)
     q = boss.read(cap=46)["default"]
     assert (q.ready, q.ready_capped) == (45, False)
-
-
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
-def test_any_session_time_zone_gives_the_same_answer(boss: Boss, zone: str) -> None:
-    boss.add(start_in=-600)
-    boss.add(queue="later", start_in=+600, created_in=0)
-    boss.conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(zone)))
-    found = boss.read()
-    assert found["later"].ready == 0
-    q = found["default"]
-    assert q.ready == 1
-    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
-    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo is not None
-    expected = database_now(boss) - timedelta(seconds=600)
-    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
 def test_queues_are_counted_apart_and_named_ones_reported_with_zeros(boss: Boss) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -220,21 +219,6 @@ def test_the_count_stops_at_the_cap(que: Que) -> None:
     assert (q.ready, q.ready_capped) == (45, True)
     q = read(que.conn, cap=46)["default"]
     assert (q.ready, q.ready_capped) == (45, False)
-
-
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
-def test_any_session_time_zone_gives_the_same_answer(que: Que, zone: str) -> None:
-    que.add(run_in=-600)
-    que.add(queue="later", run_in=+600)
-    que.conn.execute(f"SET TIME ZONE '{zone}'")
-    found = read(que.conn)
-    assert found["later"].ready == 0
-    q = found["default"]
-    assert q.ready == 1
-    assert q.oldest_ready_age_seconds is not None and 599 <= q.oldest_ready_age_seconds < 620
-    assert q.oldest_eligible_at is not None and q.oldest_eligible_at.tzinfo is not None
-    expected = database_now(que) - timedelta(seconds=600)
-    assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
 def test_a_hand_counted_mix(que: Que, locker: psycopg.Connection[Any]) -> None:
