@@ -360,3 +360,22 @@ def test_detect_finds_nothing_in_an_empty_database_or_elsewhere(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute((FIXTURES / "que_2.sql").read_text())
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+def test_a_job_due_this_very_instant_is_ready_and_aged_zero(que2: Que) -> None:
+    # One transaction: now() does not move, so run_at can equal the reader's now(), the instant
+    # que's poll (run_at <= now()) starts taking the job.
+    with que2.conn.transaction():
+        que2.add(run_in=0)
+        q = read(que2.conn)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0)
+
+
+def test_a_schema_6_comment_alone_says_version_2_jobs(que2: Que) -> None:
+    # que records its schema in the comment; a default added to the column by hand later does
+    # not make the table a schema-5 one again.
+    que2.conn.execute("ALTER TABLE que_jobs ALTER COLUMN job_schema_version SET DEFAULT 2")
+    que2.conn.execute("COMMENT ON TABLE que_jobs IS '6'")
+    que2.add(count=2, job_schema_version=2)
+    que2.add(count=5, job_schema_version=1)
+    assert read(que2.conn)["default"].ready == 2
