@@ -18,7 +18,7 @@ from procrastinate.schema import SchemaManager
 from procrastinate.sql import queries
 from psycopg import sql
 
-from dynomatic_daemon.adapters.procrastinate import ELIGIBLE_CANDIDATES, Options, Reader, detect
+from dynomatic_daemon.adapters.procrastinate import Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
@@ -319,15 +319,27 @@ def test_a_later_immediate_job_can_be_older_than_an_earlier_scheduled_one(
     assert 499 <= age(read(pc)["default"]) < 510
 
 
-def test_beyond_the_candidates_the_age_is_a_documented_lower_bound(
-    pc: psycopg.Connection[Any],
+@pytest.mark.parametrize(("scheduled_first", "oldest"), [(9, 500), (10, 10)])
+def test_the_ten_lowest_ids_of_a_priority_are_the_candidates(
+    pc: psycopg.Connection[Any], scheduled_first: int, oldest: int
 ) -> None:
-    # every candidate is a scheduled job that came due 10 s ago; a later job waits for 500 s
-    defer(pc, scheduled_in=2000, ago=2010, count=ELIGIBLE_CANDIDATES)
+    # Beyond the candidates the age is a documented lower bound; pinned at its edge: a job
+    # waiting 500 s behind 9 scheduled jobs that came due 10 s ago is a candidate, behind 10 it
+    # is not, and the age is theirs.
+    defer(pc, scheduled_in=2000, ago=2010, count=scheduled_first)
     defer(pc, ago=500)
     q = read(pc)["default"]
-    assert q.ready == ELIGIBLE_CANDIDATES + 1
-    assert 9 <= age(q) <= 510
+    assert q.ready == scheduled_first + 1
+    assert oldest - 1 <= age(q) < oldest + 10
+
+
+def test_a_job_due_this_very_instant_is_ready_and_aged_zero(pc: psycopg.Connection[Any]) -> None:
+    # One transaction: now() does not move, so scheduled_at can equal the reader's now(), the
+    # instant procrastinate's fetch (scheduled_at <= now()) starts taking the job.
+    with pc.transaction():
+        defer(pc, scheduled_in=0)
+        q = read(pc)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0)
 
 
 def test_the_count_stops_at_the_cap(pc: psycopg.Connection[Any]) -> None:
