@@ -381,3 +381,42 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_other_libraries(
     assert detect(pg_conn, Options()) is None
     assert detect(pg_conn, Options(table="delayed_jobs")) is None
     assert detect(pg_conn, Options(table="procrastinate_jobs")) is None
+
+
+def test_a_job_due_this_very_instant_is_not_ready_yet(pq: psycopg.Connection[Any]) -> None:
+    # One transaction: now() does not move, so execute_after can equal the reader's now(); the
+    # dequeue query takes only execute_after < NOW(), and does not take it either.
+    with pq.transaction():
+        enqueue(pq)
+        q = read(pq)["default"]
+        assert would_dequeue(pq) == []
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 0)
+
+
+def test_a_heartbeat_exactly_the_timeout_old_is_still_running(
+    pq: psycopg.Connection[Any],
+) -> None:
+    # The dequeue query re-takes a picked job only once heartbeat < NOW() - timeout.
+    with pq.transaction():
+        job = enqueue(pq, ago=300)
+        assert dequeue(pq) == job
+        pq.execute(
+            "UPDATE pgqueuer SET heartbeat = now() - %s WHERE id = ANY(%s)",
+            [HEARTBEAT_TIMEOUT, job],
+        )
+        q = read(pq)["default"]
+        assert would_dequeue(pq) == []
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 1)
+
+
+def test_the_oldest_is_found_among_jobs_due_at_the_same_instant(
+    pq: psycopg.Connection[Any],
+) -> None:
+    # Two jobs due at one execute_after: the first (enqueued with a negative delay 10 s ago) is
+    # eligible since its creation, the second since its execute_after, 100 s ago.
+    with pq.transaction():
+        enqueue(pq, delay=-90, ago=10)
+        enqueue(pq, delay=100, ago=200)
+    q = read(pq)["default"]
+    assert q.ready == 2
+    assert 99 <= age(q) < 110
