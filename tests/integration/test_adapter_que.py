@@ -379,3 +379,38 @@ def test_a_schema_6_comment_alone_says_version_2_jobs(que2: Que) -> None:
     que2.add(count=2, job_schema_version=2)
     que2.add(count=5, job_schema_version=1)
     assert read(que2.conn)["default"].ready == 2
+
+
+def test_a_not_null_column_that_kept_its_default_is_still_schema_5(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # Only que 2.x drops the default: a schema-5 column made NOT NULL by hand, its comment lost
+    # in a schema dump, still holds the version-1 jobs its 1.x workers run.
+    pg_conn.execute((FIXTURES / "que_1_3.sql").read_text())
+    pg_conn.execute("ALTER TABLE que_jobs ALTER COLUMN job_schema_version SET NOT NULL")
+    pg_conn.execute("COMMENT ON TABLE que_jobs IS NULL")
+    Que(pg_conn, 1).add(count=2)
+    assert read(pg_conn)["default"].ready == 2
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this transaction has read from que_jobs and its indexes, by PostgreSQL's counters."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'que_jobs'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = 'que_jobs'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(que2: Que) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs over two
+    # priorities, and a cap of 10, must not mean a pass over all of them.
+    que2.add(priority=1, count=500)
+    que2.add(priority=2, count=500)
+    que2.conn.execute("ANALYZE que_jobs")
+    with que2.conn.transaction():
+        q = read(que2.conn, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(que2.conn) < 100
