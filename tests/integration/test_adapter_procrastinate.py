@@ -433,3 +433,30 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute((FIXTURES / "delayed_job.sql").read_text())
     assert detect(pg_conn, Options()) is None
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this session has read from procrastinate_jobs and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'procrastinate_jobs'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index
+                         WHERE indrelid = 'procrastinate_jobs'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(pc: psycopg.Connection[Any]) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs and a cap of
+    # 10 must not mean a pass over all of them.
+    defer(pc, count=1000)
+    pc.execute("ANALYZE procrastinate_jobs")
+    with pc.transaction():
+        # a table this small is cheaper to read whole; measured is the plan a big one gets
+        pc.execute("SET LOCAL enable_seqscan = off")
+        before = rows_read(pc)
+        q = read(pc, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(pc) - before < 100
