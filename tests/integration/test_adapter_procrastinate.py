@@ -413,6 +413,20 @@ def test_detect_tells_the_layouts_apart(
     assert detect(pg_conn, Options(schema="elsewhere")) is None
 
 
+def test_detect_reads_its_own_schemas_layout_next_to_a_newer_install(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # A 3.0 install in its own schema beside a 3.4 one in public: the columns and the event
+    # type's labels are looked up in the named schema only.
+    pg_conn.execute(SchemaManager.get_schema())
+    pg_conn.execute("CREATE SCHEMA old")
+    pg_conn.execute("SET search_path TO old")
+    migrate_to(pg_conn, "03.00.00")
+    pg_conn.execute("SET search_path TO public")
+    found = detect(pg_conn, Options(schema="old"))
+    assert found == "tables old.procrastinate_jobs and procrastinate_events (3.0 layout)"
+
+
 def test_a_pre_3_4_layout_without_the_retried_event_type_is_read(
     pg_conn: psycopg.Connection[Any],
 ) -> None:
