@@ -418,3 +418,19 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(que2: Que) -> None:
         q = read(que2.conn, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
         assert rows_read(que2.conn) - before < 150
+
+
+@pytest.mark.parametrize(("fixture", "schema"), [("que_1_0", 4), ("que_1_3", 5)])
+def test_a_que_1_table_is_read_as_such_beside_a_que_2_install_in_another_schema(
+    pg_conn: psycopg.Connection[Any], fixture: str, schema: int
+) -> None:
+    # The catalog lookups name the one table: the other install's comment, columns and table
+    # must not leak into this one's layout or its inferred job_schema_version.
+    pg_conn.execute("CREATE SCHEMA other")
+    pg_conn.execute("SET search_path TO other")
+    pg_conn.execute((FIXTURES / "que_2.sql").read_text())
+    pg_conn.execute("SET search_path TO public")
+    pg_conn.execute((FIXTURES / f"{fixture}.sql").read_text())
+    Que(pg_conn, LAYOUTS[fixture]).add(count=2)
+    assert detect(pg_conn, Options()) == f"table public.que_jobs (DB schema {schema}: que 1.x)"
+    assert read(pg_conn)["default"].ready == 2
