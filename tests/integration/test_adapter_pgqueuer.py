@@ -490,3 +490,16 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(pq: psycopg.Connect
         q = read(pq, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
         assert rows_read(pq) - before < 100
+
+
+def test_detect_takes_a_table_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TYPE pgqueuer_status AS ENUM ('queued', 'picked', 'failed');"
+        " CREATE TABLE pgqueuer (entrypoint text, status pgqueuer_status, created timestamptz,"
+        " execute_after timestamptz, heartbeat timestamptz, priority int)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.pgqueuer (1.0 layout: no (entrypoint, execute_after) index)"
+    )
