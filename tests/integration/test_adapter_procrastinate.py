@@ -474,3 +474,24 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(pc: psycopg.Connect
         q = read(pc, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
         assert rows_read(pc) - before < 100
+
+
+def test_detect_needs_the_events_table(pc: psycopg.Connection[Any]) -> None:
+    assert detect(pc, Options()) is not None
+    pc.execute("DROP TABLE procrastinate_events")
+    assert detect(pc, Options()) is None
+
+
+def test_detect_takes_tables_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE procrastinate_jobs (queue_name text, priority int, lock text, status text,"
+        " scheduled_at timestamptz); CREATE TABLE procrastinate_events (job_id bigint, type text,"
+        " at timestamptz)"
+    )
+    found = detect(pg_conn, Options())
+    assert (
+        found
+        == "tables public.procrastinate_jobs and procrastinate_events (pre-3.0 layout, unsupported)"
+    )
