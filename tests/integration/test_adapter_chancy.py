@@ -518,3 +518,18 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(ch: psycopg.Connect
         q = read(ch, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
         assert rows_read(ch) - before < 150
+
+
+def test_the_walk_enters_a_later_scheduled_at_at_its_highest_priority(
+    ch: psycopg.Connection[Any],
+) -> None:
+    # After the first group the walk moves to the next scheduled_at in index order, highest
+    # priority first; the oldest job there is its priority-5 one (pushed 900 s ago).
+    stale = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(hours=5))
+    later = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(seconds=900))
+    push(ch, template=stale, ago=100)
+    push(ch, template=later, priority=5, ago=900)
+    push(ch, template=later, priority=0, ago=50)
+    q = read(ch)["default"]
+    assert q.ready == 3
+    assert 899 <= age(q) < 910
