@@ -70,9 +70,10 @@ clock AS (SELECT now() AS db_now),
     + skip_scan("{jobs}", "queue")
     + """,
 queues(name, paused) AS (
+    -- chancy's worker resumes a queue once resume_at < now: at resume_at itself it is paused
     SELECT n.name, EXISTS (SELECT 1 FROM {queues} d
         WHERE d.name = n.name AND d.state = 'paused'
-          AND (d.resume_at IS NULL OR d.resume_at > now()))
+          AND (d.resume_at IS NULL OR d.resume_at >= now()))
     FROM (
         SELECT unnest(%(names)s::text[])
         UNION SELECT q FROM found WHERE q IS NOT NULL

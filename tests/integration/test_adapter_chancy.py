@@ -401,3 +401,135 @@ def test_the_benchmark_fixture_matches_what_the_migrator_installs(
         return columns, indexes, versions
 
     assert shape("written") == shape("migrated")
+
+
+def test_a_job_due_this_very_instant_is_ready_and_aged_zero(ch: psycopg.Connection[Any]) -> None:
+    # One transaction: now() does not move, so scheduled_at can equal the reader's now(), the
+    # instant chancy's fetch (scheduled_at <= NOW()) starts taking the job.
+    with ch.transaction():
+        push(ch, ago=60, scheduled_in=0)
+        q = read(ch)["default"]
+    assert q.ready == 1
+    assert age(q) == 0
+
+
+def test_a_job_due_this_instant_is_the_oldest_behind_a_job_out_of_attempts(
+    ch: psycopg.Connection[Any],
+) -> None:
+    # Both jobs are pending with one attempt used (Recovery), so they share a (state, attempts)
+    # pair; the earlier group's only job is out of attempts, so the oldest is the second group.
+    with ch.transaction():
+        spent = push(ch, ago=600, max_attempts=1)
+        due_now = push(ch, ago=60, scheduled_in=0, max_attempts=2)
+        ch.execute("UPDATE chancy_jobs SET attempts = 1 WHERE id = ANY(%s)", [spent + due_now])
+        q = read(ch)["default"]
+    assert q.ready == 1
+    assert age(q) == 0
+
+
+def test_a_job_out_of_attempts_is_not_the_oldest(ch: psycopg.Connection[Any]) -> None:
+    (job,) = push(ch, ago=900, max_attempts=2)
+    ch.execute("UPDATE chancy_jobs SET state = 'retrying', attempts = 2 WHERE id = %s", [job])
+    q = read(ch)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (0, None)
+
+
+def test_the_oldest_is_found_in_a_later_scheduled_at_than_the_first_group(
+    ch: psycopg.Connection[Any],
+) -> None:
+    # The template's group comes first in index order (its scheduled_at is hours old) but was
+    # pushed 100 s ago; the job with its own scheduled_at has waited 900 s.
+    stale = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(hours=5))
+    push(ch, template=stale, ago=100)
+    push(ch, ago=900)
+    q = read(ch)["default"]
+    assert q.ready == 2
+    assert 899 <= age(q) < 910
+
+
+@pytest.mark.parametrize(("template_priorities", "oldest"), [(19, 900), (20, 100)])
+def test_the_walk_for_the_oldest_reads_twenty_groups(
+    ch: psycopg.Connection[Any], template_priorities: int, oldest: int
+) -> None:
+    # MAX_GROUPS bounds the cost of the age: a template's jobs at as many priorities make that
+    # many groups ahead of a job with its own, later, scheduled_at. Behind 19 groups it is found;
+    # behind 20 it is not, and the answer is the templates' (pushed 100 s ago).
+    stale = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(hours=5))
+    for priority in range(template_priorities):
+        push(ch, template=stale, priority=priority, ago=100)
+    push(ch, ago=900)
+    q = read(ch)["default"]
+    assert q.ready == template_priorities + 1
+    assert oldest - 1 <= age(q) < oldest + 10
+
+
+def test_within_a_group_the_first_pushed_job_stands_for_the_group(
+    ch: psycopg.Connection[Any],
+) -> None:
+    # One row read per group keeps the age's cost independent of a template's backlog. Its price:
+    # two retries of one template that failed out of push order are aged by the first pushed.
+    stale = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(hours=5))
+    first, second = push(ch, template=stale, ago=1000, count=2, max_attempts=3)
+    for job, failed_ago in ((first, 30), (second, 300)):
+        ch.execute(
+            """UPDATE chancy_jobs SET state = 'retrying', attempts = 1,
+                      started_at = now() - make_interval(secs => %s) WHERE id = %s""",
+            [failed_ago, job],
+        )
+    q = read(ch)["default"]
+    assert q.ready == 2
+    assert 29 <= age(q) < 40
+
+
+def test_a_pause_is_still_on_at_its_resume_time(ch: psycopg.Connection[Any]) -> None:
+    # chancy's worker resumes a queue once resume_at < now; one transaction holds now() still.
+    declare(ch, Queue("paused"))
+    push(ch, queue="paused")
+    with ch.transaction():
+        pause(ch, "paused", resume_in=0)
+        q = read(ch)["paused"]
+    assert q.ready == 0
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this session has read from chancy_jobs and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'chancy_jobs'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index
+                         WHERE indrelid = 'chancy_jobs'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(ch: psycopg.Connection[Any]) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs in 20
+    # (state, attempts) pairs, and a cap of 10, must mean about 10 jobs read, not 10 a pair.
+    for attempts in range(20):
+        jobs = push(ch, count=50, max_attempts=attempts + 1)
+        ch.execute("UPDATE chancy_jobs SET attempts = %s WHERE id = ANY(%s)", [attempts, jobs])
+    ch.execute("VACUUM ANALYZE chancy_jobs")  # no dead index entries to step over
+    with ch.transaction():
+        # a table this small is cheaper to read whole; measured is the plan a big one gets
+        ch.execute("SET LOCAL enable_seqscan = off")
+        before = rows_read(ch)
+        q = read(ch, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(ch) - before < 150
+
+
+def test_the_walk_enters_a_later_scheduled_at_at_its_highest_priority(
+    ch: psycopg.Connection[Any],
+) -> None:
+    # After the first group the walk moves to the next scheduled_at in index order, highest
+    # priority first; the oldest job there is its priority-5 one (pushed 900 s ago).
+    stale = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(hours=5))
+    later = TEMPLATE.with_scheduled_at(db_now(ch) - timedelta(seconds=900))
+    push(ch, template=stale, ago=100)
+    push(ch, template=later, priority=5, ago=900)
+    push(ch, template=later, priority=0, ago=50)
+    q = read(ch)["default"]
+    assert q.ready == 3
+    assert 899 <= age(q) < 910

@@ -381,3 +381,125 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_other_libraries(
     assert detect(pg_conn, Options()) is None
     assert detect(pg_conn, Options(table="delayed_jobs")) is None
     assert detect(pg_conn, Options(table="procrastinate_jobs")) is None
+
+
+def test_a_job_due_this_very_instant_is_not_ready_yet(pq: psycopg.Connection[Any]) -> None:
+    # One transaction: now() does not move, so execute_after can equal the reader's now(); the
+    # dequeue query takes only execute_after < NOW(), and does not take it either.
+    with pq.transaction():
+        enqueue(pq)
+        q = read(pq)["default"]
+        assert would_dequeue(pq) == []
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 0)
+
+
+def test_a_heartbeat_exactly_the_timeout_old_is_still_running(
+    pq: psycopg.Connection[Any],
+) -> None:
+    # The dequeue query re-takes a picked job only once heartbeat < NOW() - timeout.
+    with pq.transaction():
+        job = enqueue(pq, ago=300)
+        assert dequeue(pq) == job
+        pq.execute(
+            "UPDATE pgqueuer SET heartbeat = now() - %s WHERE id = ANY(%s)",
+            [HEARTBEAT_TIMEOUT, job],
+        )
+        q = read(pq)["default"]
+        assert would_dequeue(pq) == []
+    assert (q.ready, q.oldest_ready_age_seconds, q.running) == (0, None, 1)
+
+
+def test_the_oldest_is_found_among_jobs_due_at_the_same_instant(
+    pq: psycopg.Connection[Any],
+) -> None:
+    # Two jobs due at one execute_after: the first (enqueued with a negative delay 10 s ago) is
+    # eligible since its creation, the second since its execute_after, 100 s ago.
+    with pq.transaction():
+        enqueue(pq, delay=-90, ago=10)
+        enqueue(pq, delay=100, ago=200)
+    q = read(pq)["default"]
+    assert q.ready == 2
+    assert 99 <= age(q) < 110
+
+
+def test_a_stale_picked_job_older_than_every_queued_one_is_the_oldest(
+    pq: psycopg.Connection[Any],
+) -> None:
+    stale = enqueue(pq, ago=500)
+    assert dequeue(pq) == stale
+    travel(pq, stale, 100)  # runnable again since the 30 s timeout ran out, 70 s ago
+    enqueue(pq, ago=20)
+    q = read(pq)["default"]
+    assert q.ready == 2
+    assert 69 <= age(q) < 80
+
+
+def test_the_oldest_stale_job_is_the_first_whose_heartbeat_ran_out(
+    pq: psycopg.Connection[Any],
+) -> None:
+    jobs = enqueue(pq, count=2, ago=900)
+    assert dequeue(pq, batch=2) == jobs
+    travel(pq, jobs[:1], 100)
+    travel(pq, jobs[1:], 300)  # its timeout ran out 270 s ago
+    q = read(pq)["default"]
+    assert (q.ready, q.running) == (2, 0)
+    assert 269 <= age(q) < 280
+
+
+def test_another_queues_job_is_not_taken_for_the_oldest(pq: psycopg.Connection[Any]) -> None:
+    # A job enqueued with a negative delay makes the oldest a range of execute_after; a job of
+    # another queue in that range is not this queue's.
+    enqueue(pq, "a", delay=-3600, ago=50)
+    enqueue(pq, "b", ago=300)
+    found = read(pq)
+    assert 49 <= age(found["a"]) < 60
+    assert 299 <= age(found["b"]) < 310
+
+
+def test_a_layout_without_the_failed_status_is_unsupported_next_to_other_enums(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # procrastinate's job status enum has a 'failed' label too; only pgqueuer's own counts.
+    pg_conn.execute((FIXTURES / "pgqueuer_1.0.sql").read_text().replace(", 'failed'", ""))
+    pg_conn.execute(SchemaManager.get_schema())
+    assert detect(pg_conn, Options()) == "table public.pgqueuer (pre-1.0 layout, unsupported)"
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this session has read from pgqueuer and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'pgqueuer'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index
+                         WHERE indrelid = 'pgqueuer'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(pq: psycopg.Connection[Any]) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs and a cap of
+    # 10 must not mean a pass over all of them.
+    enqueue(pq, count=1000, ago=60)
+    pq.execute("VACUUM ANALYZE pgqueuer")  # no dead index entries to step over
+    with pq.transaction():
+        # a table this small is cheaper to read whole; measured is the plan a big one gets
+        pq.execute("SET LOCAL enable_seqscan = off")
+        before = rows_read(pq)
+        q = read(pq, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(pq) - before < 100
+
+
+def test_detect_takes_a_table_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TYPE pgqueuer_status AS ENUM ('queued', 'picked', 'failed');"
+        " CREATE TABLE pgqueuer (entrypoint text, status pgqueuer_status, created timestamptz,"
+        " execute_after timestamptz, heartbeat timestamptz, priority int)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.pgqueuer (1.0 layout: no (entrypoint, execute_after) index)"
+    )

@@ -18,7 +18,7 @@ from procrastinate.schema import SchemaManager
 from procrastinate.sql import queries
 from psycopg import sql
 
-from dynomatic_daemon.adapters.procrastinate import ELIGIBLE_CANDIDATES, Options, Reader, detect
+from dynomatic_daemon.adapters.procrastinate import Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
@@ -319,15 +319,27 @@ def test_a_later_immediate_job_can_be_older_than_an_earlier_scheduled_one(
     assert 499 <= age(read(pc)["default"]) < 510
 
 
-def test_beyond_the_candidates_the_age_is_a_documented_lower_bound(
-    pc: psycopg.Connection[Any],
+@pytest.mark.parametrize(("scheduled_first", "oldest"), [(9, 500), (10, 10)])
+def test_the_ten_lowest_ids_of_a_priority_are_the_candidates(
+    pc: psycopg.Connection[Any], scheduled_first: int, oldest: int
 ) -> None:
-    # every candidate is a scheduled job that came due 10 s ago; a later job waits for 500 s
-    defer(pc, scheduled_in=2000, ago=2010, count=ELIGIBLE_CANDIDATES)
+    # Beyond the candidates the age is a documented lower bound; pinned at its edge: a job
+    # waiting 500 s behind 9 scheduled jobs that came due 10 s ago is a candidate, behind 10 it
+    # is not, and the age is theirs.
+    defer(pc, scheduled_in=2000, ago=2010, count=scheduled_first)
     defer(pc, ago=500)
     q = read(pc)["default"]
-    assert q.ready == ELIGIBLE_CANDIDATES + 1
-    assert 9 <= age(q) <= 510
+    assert q.ready == scheduled_first + 1
+    assert oldest - 1 <= age(q) < oldest + 10
+
+
+def test_a_job_due_this_very_instant_is_ready_and_aged_zero(pc: psycopg.Connection[Any]) -> None:
+    # One transaction: now() does not move, so scheduled_at can equal the reader's now(), the
+    # instant procrastinate's fetch (scheduled_at <= now()) starts taking the job.
+    with pc.transaction():
+        defer(pc, scheduled_in=0)
+        q = read(pc)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0)
 
 
 def test_the_count_stops_at_the_cap(pc: psycopg.Connection[Any]) -> None:
@@ -401,6 +413,20 @@ def test_detect_tells_the_layouts_apart(
     assert detect(pg_conn, Options(schema="elsewhere")) is None
 
 
+def test_detect_reads_its_own_schemas_layout_next_to_a_newer_install(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # A 3.0 install in its own schema beside a 3.4 one in public: the columns and the event
+    # type's labels are looked up in the named schema only.
+    pg_conn.execute(SchemaManager.get_schema())
+    pg_conn.execute("CREATE SCHEMA old")
+    pg_conn.execute("SET search_path TO old")
+    migrate_to(pg_conn, "03.00.00")
+    pg_conn.execute("SET search_path TO public")
+    found = detect(pg_conn, Options(schema="old"))
+    assert found == "tables old.procrastinate_jobs and procrastinate_events (3.0 layout)"
+
+
 def test_a_pre_3_4_layout_without_the_retried_event_type_is_read(
     pg_conn: psycopg.Connection[Any],
 ) -> None:
@@ -421,3 +447,51 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute((FIXTURES / "delayed_job.sql").read_text())
     assert detect(pg_conn, Options()) is None
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this session has read from procrastinate_jobs and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'procrastinate_jobs'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index
+                         WHERE indrelid = 'procrastinate_jobs'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(pc: psycopg.Connection[Any]) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs and a cap of
+    # 10 must not mean a pass over all of them.
+    defer(pc, count=1000)
+    pc.execute("VACUUM ANALYZE procrastinate_jobs")  # no dead index entries to step over
+    with pc.transaction():
+        # a table this small is cheaper to read whole; measured is the plan a big one gets
+        pc.execute("SET LOCAL enable_seqscan = off")
+        before = rows_read(pc)
+        q = read(pc, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(pc) - before < 100
+
+
+def test_detect_needs_the_events_table(pc: psycopg.Connection[Any]) -> None:
+    assert detect(pc, Options()) is not None
+    pc.execute("DROP TABLE procrastinate_events")
+    assert detect(pc, Options()) is None
+
+
+def test_detect_takes_tables_of_exactly_the_columns_the_reads_use(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE procrastinate_jobs (queue_name text, priority int, lock text, status text,"
+        " scheduled_at timestamptz); CREATE TABLE procrastinate_events (job_id bigint, type text,"
+        " at timestamptz)"
+    )
+    found = detect(pg_conn, Options())
+    assert (
+        found
+        == "tables public.procrastinate_jobs and procrastinate_events (pre-3.0 layout, unsupported)"
+    )

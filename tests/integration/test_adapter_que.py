@@ -344,3 +344,77 @@ def test_detect_finds_nothing_in_an_empty_database_or_elsewhere(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute((FIXTURES / "que_2.sql").read_text())
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+def test_a_job_due_this_very_instant_is_ready_and_aged_zero(que2: Que) -> None:
+    # One transaction: now() does not move, so run_at can equal the reader's now(), the instant
+    # que's poll (run_at <= now()) starts taking the job.
+    with que2.conn.transaction():
+        que2.add(run_in=0)
+        q = read(que2.conn)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0)
+
+
+def test_a_schema_6_comment_alone_says_version_2_jobs(que2: Que) -> None:
+    # que records its schema in the comment; a default added to the column by hand later does
+    # not make the table a schema-5 one again.
+    que2.conn.execute("ALTER TABLE que_jobs ALTER COLUMN job_schema_version SET DEFAULT 2")
+    que2.conn.execute("COMMENT ON TABLE que_jobs IS '6'")
+    que2.add(count=2, job_schema_version=2)
+    que2.add(count=5, job_schema_version=1)
+    assert read(que2.conn)["default"].ready == 2
+
+
+def test_a_not_null_column_that_kept_its_default_is_still_schema_5(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # Only que 2.x drops the default: a schema-5 column made NOT NULL by hand, its comment lost
+    # in a schema dump, still holds the version-1 jobs its 1.x workers run.
+    pg_conn.execute((FIXTURES / "que_1_3.sql").read_text())
+    pg_conn.execute("ALTER TABLE que_jobs ALTER COLUMN job_schema_version SET NOT NULL")
+    pg_conn.execute("COMMENT ON TABLE que_jobs IS NULL")
+    Que(pg_conn, 1).add(count=2)
+    assert read(pg_conn)["default"].ready == 2
+
+
+def rows_read(conn: psycopg.Connection[Any]) -> int:
+    """Rows this session has read from que_jobs and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT 'que_jobs'::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = 'que_jobs'::regclass) t"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_count_reads_about_cap_rows_however_many_are_due(que2: Que) -> None:
+    # The cap bounds the read's cost, not only the number reported: 1000 due jobs over 20
+    # priorities, and a cap of 10, must mean about 10 jobs read, not 10 of each priority.
+    for priority in range(20):
+        que2.add(priority=priority, count=50)
+    que2.conn.execute("VACUUM ANALYZE que_jobs")  # no dead index entries to step over
+    with que2.conn.transaction():
+        # a table this small is cheaper to read whole; measured is the plan a big one gets
+        que2.conn.execute("SET LOCAL enable_seqscan = off")
+        before = rows_read(que2.conn)
+        q = read(que2.conn, cap=10)["default"]
+        assert (q.ready, q.ready_capped) == (10, True)
+        assert rows_read(que2.conn) - before < 150
+
+
+@pytest.mark.parametrize(("fixture", "schema"), [("que_1_0", 4), ("que_1_3", 5)])
+def test_a_que_1_table_is_read_as_such_beside_a_que_2_install_in_another_schema(
+    pg_conn: psycopg.Connection[Any], fixture: str, schema: int
+) -> None:
+    # The catalog lookups name the one table: the other install's comment, columns and table
+    # must not leak into this one's layout or its inferred job_schema_version.
+    pg_conn.execute("CREATE SCHEMA other")
+    pg_conn.execute("SET search_path TO other")
+    pg_conn.execute((FIXTURES / "que_2.sql").read_text())
+    pg_conn.execute("SET search_path TO public")
+    pg_conn.execute((FIXTURES / f"{fixture}.sql").read_text())
+    Que(pg_conn, LAYOUTS[fixture]).add(count=2)
+    assert detect(pg_conn, Options()) == f"table public.que_jobs (DB schema {schema}: que 1.x)"
+    assert read(pg_conn)["default"].ready == 2
