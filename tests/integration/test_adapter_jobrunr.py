@@ -110,6 +110,18 @@ def test_an_orphaned_processing_job_is_ready_from_its_server_timeout(jobrunr: An
     assert (q.ready, q.running) == (0, 1)
 
 
+def test_a_job_exactly_at_either_boundary(jobrunr: Any) -> None:
+    """Inside one transaction now() stands still, so rows sit exactly on each boundary: a job
+    scheduled for now is due (``scheduledAt <= now``), and one whose heartbeat is exactly the
+    server timeout old is still its server's (orphans are those not updated for longer)."""
+    with jobrunr.transaction():
+        add(jobrunr, "PROCESSING", updated_ago=60)
+        assert read(jobrunr)["default"] == QueueStats("default", 0, False, None, None, 1)
+        add(jobrunr, "SCHEDULED", scheduled_in=0)
+        q = read(jobrunr)["default"]
+        assert (q.ready, q.running, q.oldest_eligible_at) == (1, 1, database_now(jobrunr))
+
+
 def test_finished_awaiting_and_deleted_jobs_are_not_counted(jobrunr: Any) -> None:
     # JobRunr 8 keeps scheduledAt on a job once scheduled (recurring jobs), finished or not
     for state in ("SUCCEEDED", "FAILED", "DELETED", "AWAITING"):
