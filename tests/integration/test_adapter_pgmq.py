@@ -221,6 +221,19 @@ def test_detect_finds_the_registry(mq: psycopg.Connection[Any]) -> None:
     assert detect(mq, Options()) == "table pgmq.meta (2 queues; installed without the extension)"
 
 
+def test_detect_names_the_extensions_version(mq: psycopg.Connection[Any]) -> None:
+    # The extension itself is not installed here; its row in pg_extension is what detect reads
+    # (a test database, a superuser, and the row rolled back with the transaction).
+    create_queue(mq, "a")
+    with mq.transaction(force_rollback=True):
+        mq.execute(
+            "INSERT INTO pg_extension (oid, extname, extowner, extnamespace, extrelocatable,"
+            " extversion) SELECT 4000000000, 'pgmq', 10, 'pgmq'::regnamespace, false, '1.5.1'"
+        )
+        assert detect(mq, Options()) == "table pgmq.meta (1 queues; extension pgmq 1.5.1)"
+    assert detect(mq, Options()) == "table pgmq.meta (1 queues; installed without the extension)"
+
+
 def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     pg_conn: psycopg.Connection[Any],
 ) -> None:
