@@ -118,8 +118,13 @@ def test_a_job_exactly_at_either_boundary(jobrunr: Any) -> None:
         add(jobrunr, "PROCESSING", updated_ago=60)
         assert read(jobrunr)["default"] == QueueStats("default", 0, False, None, None, 1)
         add(jobrunr, "SCHEDULED", scheduled_in=0)
+        now = database_now(jobrunr)
         q = read(jobrunr)["default"]
-        assert (q.ready, q.running, q.oldest_eligible_at) == (1, 1, database_now(jobrunr))
+        assert (q.ready, q.running, q.oldest_eligible_at) == (1, 1, now)
+        add(jobrunr, "PROCESSING", updated_ago=60.001)  # a millisecond past the timeout
+        q = read(jobrunr)["default"]
+        orphaned_at = now - timedelta(seconds=0.001)
+        assert (q.ready, q.running, q.oldest_eligible_at) == (2, 1, orphaned_at)
 
 
 def test_finished_awaiting_and_deleted_jobs_are_not_counted(jobrunr: Any) -> None:
@@ -210,3 +215,9 @@ def test_detect(pg_conn: psycopg.Connection[Any]) -> None:
         "table current schema.jobrunr_jobs with state, updatedAt, scheduledAt"
     )
     assert detect(pg_conn, Options(table_prefix="other_")) is None
+
+
+def test_a_long_table_prefix_gives_an_index_name_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    (statement,) = recommended_indexes(Options(table_prefix="t" * 50))
+    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 50}jobrunr_jobs"' in statement

@@ -243,6 +243,24 @@ def test_detect_finds_nothing_in_an_empty_database(pg_conn: psycopg.Connection[A
     assert detect(pg_conn, Options()) is None
 
 
+def test_a_long_table_name_gives_index_names_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    ready, delivered = recommended_indexes(Options(table="t" * 63))
+    assert f'"{"t" * 40}_dynomatic_ready" ON "{"t" * 63}"' in ready
+    assert f'"{"t" * 40}_dynomatic_delivered" ON "{"t" * 63}"' in delivered
+
+
+def test_a_delivery_exactly_redeliver_timeout_old_is_ready_again(messages: Any) -> None:
+    """Symfony writes whole seconds; inside one transaction now() stands still, so a message
+    delivered 3600 s before this second is past the default timeout, one of 3599 s is not."""
+    with messages.transaction():
+        add(messages, queue="expired", run_in=-7200, delivered_ago=3600)
+        add(messages, queue="held", run_in=-7200, delivered_ago=3599)
+        found = read(messages)
+        seen = {k: (v.ready, v.running) for k, v in found.items()}
+        assert seen == {"expired": (1, 0), "held": (0, 1)}
+
+
 # --- with Symfony's own Doctrine transport -----------------------------------------------------
 
 
