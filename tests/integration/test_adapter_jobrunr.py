@@ -129,6 +129,17 @@ def test_a_job_exactly_at_either_boundary(jobrunr: Any) -> None:
         assert (q.ready, q.running, q.oldest_eligible_at) == (2, 1, orphaned_at)
 
 
+def test_the_oldest_is_the_earliest_of_every_kind(jobrunr: Any) -> None:
+    add(jobrunr, "ENQUEUED", updated_ago=100)
+    add(jobrunr, "ENQUEUED", updated_ago=50)
+    add(jobrunr, "SCHEDULED", updated_ago=3600, scheduled_in=-200)
+    add(jobrunr, "SCHEDULED", updated_ago=3600, scheduled_in=-600)  # the oldest
+    add(jobrunr, "PROCESSING", updated_ago=500)  # orphaned 440 s ago
+    add(jobrunr, "PROCESSING", updated_ago=400)
+    q = read(jobrunr)["default"]
+    assert (q.ready, q.running) == (6, 0) and 599 <= age(q) < 610
+
+
 def test_finished_awaiting_and_deleted_jobs_are_not_counted(jobrunr: Any) -> None:
     # JobRunr 8 keeps scheduledAt on a job once scheduled (recurring jobs), finished or not
     for state in ("SUCCEEDED", "FAILED", "DELETED", "AWAITING"):

@@ -275,6 +275,15 @@ def test_detect_finds_nothing_in_an_empty_database(pg_conn: psycopg.Connection[A
     assert detect(pg_conn, Options()) is None
 
 
+def test_each_recommended_index_holds_only_its_own_rows() -> None:
+    assert recommended_indexes(Options()) == (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "messenger_messages_dynomatic_ready"'
+        ' ON "messenger_messages" (queue_name, available_at) WHERE delivered_at IS NULL',
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "messenger_messages_dynomatic_delivered"'
+        ' ON "messenger_messages" (queue_name, delivered_at) WHERE delivered_at IS NOT NULL',
+    )
+
+
 def test_a_long_table_name_gives_index_names_postgresql_keeps_whole() -> None:
     # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
     ready, delivered = recommended_indexes(Options(table="t" * 63))
