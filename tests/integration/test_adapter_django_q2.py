@@ -136,43 +136,6 @@ def test_clusters_are_counted_apart_found_and_filtered(ormq: Any) -> None:
     assert empty == {"nothing": QueueStats("nothing", 0, False, None, None, 0)}
 
 
-@pytest.mark.parametrize("style", sorted(STYLES))
-def test_a_lock_exactly_at_the_limit_is_still_held(ormq: Any, style: str) -> None:
-    """Inside one transaction now() stands still, so a lock sits exactly on the limit: dequeue
-    takes ``lock < now - shift`` only, so such a task is still held (the "until" style's just
-    enqueued task waits for the clock to move on)."""
-    shift = 0 if style == "until" else RETRY
-    with ormq.transaction():
-        add(ormq, -shift, key="held")
-        add(ormq, -shift - 0.001, key="free")
-        found = read(ormq, lock_style=style)
-        now = database_now(ormq)
-        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
-        free_at = now - timedelta(seconds=0.001)
-        assert seen == {"held": (0, 1, None), "free": (1, 0, free_at)}
-
-
-@pytest.mark.parametrize("style", sorted(STYLES))
-def test_each_queue_reads_only_its_own_tasks(ormq: Any, style: str) -> None:
-    write = STYLES[style]
-    add(ormq, write["queued"](100), key="a")
-    add(ormq, write["queued"](400), key="a")  # the oldest of "a"
-    add(ormq, write["queued"](200), key="a")
-    add(ormq, write["taken"](5), key="a")
-    add(ormq, write["queued"](50), key="b")
-    add(ormq, write["taken"](20), key="b")
-    add(ormq, write["taken"](1), key="c")  # nothing ready in "c"
-    reading = Reader(Options(lock_style=style)).read(ormq, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (3, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options(lock_style=style)).read(ormq, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
-
-
 @pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
 def test_any_session_time_zone_gives_the_same_answer(ormq: Any, zone: str) -> None:
     add(ormq, -600)
@@ -254,6 +217,43 @@ def test_with_the_index_the_ready_count_stops_at_the_cap(
     pg_conn.execute(recommended_indexes(Options())[0])
     add(pg_conn, -60, count=40)
     assert limits_stopped_at(pg_conn, monkeypatch, 10) == 1
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_lock_exactly_at_the_limit_is_still_held(ormq: Any, style: str) -> None:
+    """Inside one transaction now() stands still, so a lock sits exactly on the limit: dequeue
+    takes ``lock < now - shift`` only, so such a task is still held (the "until" style's just
+    enqueued task waits for the clock to move on)."""
+    shift = 0 if style == "until" else RETRY
+    with ormq.transaction():
+        add(ormq, -shift, key="held")
+        add(ormq, -shift - 0.001, key="free")
+        found = read(ormq, lock_style=style)
+        now = database_now(ormq)
+        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
+        free_at = now - timedelta(seconds=0.001)
+        assert seen == {"held": (0, 1, None), "free": (1, 0, free_at)}
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_each_queue_reads_only_its_own_tasks(ormq: Any, style: str) -> None:
+    write = STYLES[style]
+    add(ormq, write["queued"](100), key="a")
+    add(ormq, write["queued"](400), key="a")  # the oldest of "a"
+    add(ormq, write["queued"](200), key="a")
+    add(ormq, write["taken"](5), key="a")
+    add(ormq, write["queued"](50), key="b")
+    add(ormq, write["taken"](20), key="b")
+    add(ormq, write["taken"](1), key="c")  # nothing ready in "c"
+    reading = Reader(Options(lock_style=style)).read(ormq, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (3, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options(lock_style=style)).read(ormq, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
 
 
 # --- with django-q2's own ORM broker -----------------------------------------------------------

@@ -138,49 +138,6 @@ def test_queues_are_counted_apart_found_and_filtered(jobs: psycopg.Connection[An
     assert empty == {"nothing-here": QueueStats("nothing-here", 0, False, None, None, 0)}
 
 
-def test_each_queue_reads_only_its_own_rows_of_every_kind(jobs: psycopg.Connection[Any]) -> None:
-    # "a": two pushed jobs, two expired reservations (takeable again 400 and 200 s ago, the
-    # oldest of the queue), one live reservation and one delayed job
-    add(jobs, queue="a", run_in=-100)
-    add(jobs, queue="a", run_in=-80)
-    add(jobs, queue="a", run_in=-5000, reserved_ago=490)
-    add(jobs, queue="a", run_in=-6000, reserved_ago=290)
-    add(jobs, queue="a", run_in=-9000, reserved_ago=60)
-    add(jobs, queue="a", run_in=600)
-    # "b": one pushed job, one reserved long after it was due, one delayed
-    add(jobs, queue="b", run_in=-50)
-    add(jobs, queue="b", run_in=-8000, reserved_ago=30)
-    add(jobs, queue="b", run_in=300)
-    # "c": nothing ready, though its jobs are older than any other queue's
-    add(jobs, queue="c", run_in=-20000, reserved_ago=10)
-    add(jobs, queue="c", run_in=900)
-    reading = Reader(Options()).read(jobs, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options()).read(jobs, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
-
-
-def test_a_job_due_exactly_now_or_reserved_exactly_retry_after_ago_is_ready(
-    jobs: psycopg.Connection[Any],
-) -> None:
-    """Inside one transaction now() stands still, so rows sit exactly on each boundary: Laravel
-    pops ``available_at <= now`` and takes back ``reserved_at <= now - retry_after``."""
-    with jobs.transaction():
-        add(jobs, queue="due", run_in=0)
-        add(jobs, queue="due", run_in=1)
-        add(jobs, queue="taken", run_in=-500, reserved_ago=90)
-        add(jobs, queue="taken", run_in=-500, reserved_ago=89)  # still its worker's
-        found = read(jobs)
-        now = database_now(jobs).replace(microsecond=0)
-        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
-        assert seen == {"due": (1, 0, now), "taken": (1, 1, now)}
-
-
 @pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
 def test_any_session_time_zone_gives_the_same_answer(
     jobs: psycopg.Connection[Any], zone: str
@@ -290,6 +247,49 @@ def test_with_the_index_each_ready_count_stops_at_the_cap(
     add(pg_conn, run_in=-60, count=40)
     add(pg_conn, run_in=-9000, reserved_ago=5000, count=40)
     assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # available; expired reservations
+
+
+def test_each_queue_reads_only_its_own_rows_of_every_kind(jobs: psycopg.Connection[Any]) -> None:
+    # "a": two pushed jobs, two expired reservations (takeable again 400 and 200 s ago, the
+    # oldest of the queue), one live reservation and one delayed job
+    add(jobs, queue="a", run_in=-100)
+    add(jobs, queue="a", run_in=-80)
+    add(jobs, queue="a", run_in=-5000, reserved_ago=490)
+    add(jobs, queue="a", run_in=-6000, reserved_ago=290)
+    add(jobs, queue="a", run_in=-9000, reserved_ago=60)
+    add(jobs, queue="a", run_in=600)
+    # "b": one pushed job, one reserved long after it was due, one delayed
+    add(jobs, queue="b", run_in=-50)
+    add(jobs, queue="b", run_in=-8000, reserved_ago=30)
+    add(jobs, queue="b", run_in=300)
+    # "c": nothing ready, though its jobs are older than any other queue's
+    add(jobs, queue="c", run_in=-20000, reserved_ago=10)
+    add(jobs, queue="c", run_in=900)
+    reading = Reader(Options()).read(jobs, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options()).read(jobs, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+
+
+def test_a_job_due_exactly_now_or_reserved_exactly_retry_after_ago_is_ready(
+    jobs: psycopg.Connection[Any],
+) -> None:
+    """Inside one transaction now() stands still, so rows sit exactly on each boundary: Laravel
+    pops ``available_at <= now`` and takes back ``reserved_at <= now - retry_after``."""
+    with jobs.transaction():
+        add(jobs, queue="due", run_in=0)
+        add(jobs, queue="due", run_in=1)
+        add(jobs, queue="taken", run_in=-500, reserved_ago=90)
+        add(jobs, queue="taken", run_in=-500, reserved_ago=89)  # still its worker's
+        found = read(jobs)
+        now = database_now(jobs).replace(microsecond=0)
+        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
+        assert seen == {"due": (1, 0, now), "taken": (1, 1, now)}
 
 
 # --- with Laravel's own DatabaseQueue ---------------------------------------------------------

@@ -151,33 +151,6 @@ def test_queues_are_counted_apart_found_and_filtered(messages: Any) -> None:
     assert empty == {"nothing": QueueStats("nothing", 0, False, None, None, 0)}
 
 
-def test_each_queue_reads_only_its_own_rows_of_every_kind(messages: Any) -> None:
-    # "a": two never-delivered due messages, two redeliverable ones (eligible 400 and 200 s
-    # ago, the oldest of the queue), one being handled and one delayed
-    add(messages, queue="a", run_in=-100)
-    add(messages, queue="a", run_in=-80)
-    add(messages, queue="a", run_in=-5000, delivered_ago=4000)
-    add(messages, queue="a", run_in=-6000, delivered_ago=3800)
-    add(messages, queue="a", run_in=-9000, delivered_ago=60)
-    add(messages, queue="a", run_in=600)
-    # "b": one due message, one being handled since long after it was due, one delayed
-    add(messages, queue="b", run_in=-50)
-    add(messages, queue="b", run_in=-8000, delivered_ago=30)
-    add(messages, queue="b", run_in=300)
-    # "c": nothing ready, though its messages are older than any other queue's
-    add(messages, queue="c", run_in=-20000, delivered_ago=10)
-    add(messages, queue="c", run_in=900)
-    reading = Reader(Options()).read(messages, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options()).read(messages, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
-
-
 @pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu"])
 def test_any_session_time_zone_gives_the_same_answer(messages: Any, zone: str) -> None:
     add(messages, run_in=-600)
@@ -300,6 +273,33 @@ def test_a_delivery_exactly_redeliver_timeout_old_is_ready_again(messages: Any) 
         found = read(messages)
         seen = {k: (v.ready, v.running) for k, v in found.items()}
         assert seen == {"expired": (1, 0), "held": (0, 1)}
+
+
+def test_each_queue_reads_only_its_own_rows_of_every_kind(messages: Any) -> None:
+    # "a": two never-delivered due messages, two redeliverable ones (eligible 400 and 200 s
+    # ago, the oldest of the queue), one being handled and one delayed
+    add(messages, queue="a", run_in=-100)
+    add(messages, queue="a", run_in=-80)
+    add(messages, queue="a", run_in=-5000, delivered_ago=4000)
+    add(messages, queue="a", run_in=-6000, delivered_ago=3800)
+    add(messages, queue="a", run_in=-9000, delivered_ago=60)
+    add(messages, queue="a", run_in=600)
+    # "b": one due message, one being handled since long after it was due, one delayed
+    add(messages, queue="b", run_in=-50)
+    add(messages, queue="b", run_in=-8000, delivered_ago=30)
+    add(messages, queue="b", run_in=300)
+    # "c": nothing ready, though its messages are older than any other queue's
+    add(messages, queue="c", run_in=-20000, delivered_ago=10)
+    add(messages, queue="c", run_in=900)
+    reading = Reader(Options()).read(messages, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options()).read(messages, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
 
 
 # --- with Symfony's own Doctrine transport -----------------------------------------------------
