@@ -5,14 +5,16 @@ tasks queued, taken and acknowledged by django-q2 1.11's own ORM broker (from th
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_support
 import psycopg
 import pytest
 from adapter_support import database_now
+from psycopg import sql
 
+from dynomatic_daemon.adapters import django_q2
 from dynomatic_daemon.adapters.django_q2 import Options, Reader, detect, recommended_indexes
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
@@ -161,6 +163,76 @@ def test_detect(pg_conn: psycopg.Connection[Any]) -> None:
         "table current schema.django_q_ormq (django-q ORM broker: key, payload, lock)"
     )
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    (statement,) = recommended_indexes(Options(table="t" * 63))
+    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
+
+
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = django_q2.fetch
+    monkeypatch.setattr(django_q2, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+def test_with_the_index_the_ready_count_stops_at_the_cap(
+    pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_conn.execute((SCHEMAS / "django_q2.sql").read_text())
+    pg_conn.execute(recommended_indexes(Options())[0])
+    add(pg_conn, -60, count=40)
+    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 1
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_lock_exactly_at_the_limit_is_still_held(ormq: Any, style: str) -> None:
+    """Inside one transaction now() stands still, so a lock sits exactly on the limit: dequeue
+    takes ``lock < now - shift`` only, so such a task is still held (the "until" style's just
+    enqueued task waits for the clock to move on)."""
+    shift = 0 if style == "until" else RETRY
+    with ormq.transaction():
+        add(ormq, -shift, key="held")
+        add(ormq, -shift - 0.001, key="free")
+        found = read(ormq, lock_style=style)
+        now = database_now(ormq)
+        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
+        free_at = now - timedelta(seconds=0.001)
+        assert seen == {"held": (0, 1, None), "free": (1, 0, free_at)}
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_each_queue_reads_only_its_own_tasks(ormq: Any, style: str) -> None:
+    write = STYLES[style]
+    add(ormq, write["queued"](100), key="a")
+    add(ormq, write["queued"](400), key="a")  # the oldest of "a"
+    add(ormq, write["queued"](200), key="a")
+    add(ormq, write["taken"](5), key="a")
+    add(ormq, write["queued"](50), key="b")
+    add(ormq, write["taken"](20), key="b")
+    add(ormq, write["taken"](1), key="c")  # nothing ready in "c"
+    reading = Reader(Options(lock_style=style)).read(ormq, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (3, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options(lock_style=style)).read(ormq, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
 
 
 # --- with django-q2's own ORM broker -----------------------------------------------------------

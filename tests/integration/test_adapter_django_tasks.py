@@ -12,7 +12,9 @@ import django_support
 import psycopg
 import pytest
 from adapter_support import database_now
+from psycopg import sql
 
+from dynomatic_daemon.adapters import django_tasks
 from dynomatic_daemon.adapters.django_tasks import Options, Reader, detect, recommended_indexes
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
@@ -211,6 +213,90 @@ def test_detect_ignores_the_pre_0_8_layout(pg_conn: psycopg.Connection[Any]) -> 
         "ALTER TABLE django_tasks_database_dbtaskresult ALTER COLUMN run_after DROP NOT NULL"
     )
     assert detect(pg_conn, Options()) is None
+
+
+def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    (statement,) = recommended_indexes(Options(table="t" * 63))
+    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
+
+
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = django_tasks.fetch
+    monkeypatch.setattr(django_tasks, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+def test_with_the_index_each_ready_count_stops_at_the_cap(
+    pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_conn.execute((SCHEMAS / "django_tasks_db.sql").read_text())
+    pg_conn.execute(recommended_indexes(Options())[0])
+    add(pg_conn, run_in=-60, count=40)
+    add(pg_conn, enqueued_ago=60, count=40)
+    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # run_after passed; sentinel
+
+
+def test_each_queue_reads_only_its_own_tasks_and_the_oldest_by_its_eligible_time(
+    tasks: Any,
+) -> None:
+    # "a": due tasks whose run_after order is not their eligible order (eligible 200, 400, 300
+    # and 10 s ago), one without run_after enqueued 100 s ago, and one of each other state
+    add(tasks, queue="a", run_in=-600, enqueued_ago=200)
+    add(tasks, queue="a", run_in=-400, enqueued_ago=500)  # the oldest of "a"
+    add(tasks, queue="a", run_in=-300, enqueued_ago=1000)
+    add(tasks, queue="a", run_in=-10, enqueued_ago=900)
+    add(tasks, queue="a", enqueued_ago=100)
+    add(tasks, queue="a", status="RUNNING", enqueued_ago=5000)
+    add(tasks, queue="a", status=tasks.finished, run_in=-9000, enqueued_ago=9000)
+    add(tasks, queue="a", run_in=600, enqueued_ago=8000)
+    # "b": one task without run_after, one running
+    add(tasks, queue="b", enqueued_ago=50)
+    add(tasks, queue="b", status="RUNNING", run_in=-7000, enqueued_ago=7000)
+    # "c": nothing ready, though its tasks are older than any other queue's
+    add(tasks, queue="c", status="RUNNING", run_in=-20000, enqueued_ago=20000)
+    add(tasks, queue="c", status="FAILED", enqueued_ago=20000)
+    add(tasks, queue="c", run_in=900, enqueued_ago=20000)
+    reading = Reader(Options()).read(tasks, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (5, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options()).read(tasks, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+
+
+def test_a_task_due_exactly_now_is_ready(tasks: Any) -> None:
+    """Inside one transaction now() stands still, so run_after can be exactly now, which the
+    worker's ``run_after <= now`` takes."""
+    with tasks.transaction():
+        add(tasks, run_in=0, enqueued_ago=60)
+        q = read(tasks)["default"]
+        assert (q.ready, q.oldest_eligible_at) == (1, database_now(tasks))
+
+
+def test_the_sentinel_is_any_time_on_the_last_two_days_of_9998_and_9999(tasks: Any) -> None:
+    add(tasks, queue="first", sentinel="9998-12-31 00:00:00+00", enqueued_ago=20)
+    add(tasks, queue="before", sentinel="9998-12-30 23:59:59.999999+00")
+    add(tasks, queue="after", sentinel="9999-01-02 00:00:00+00")
+    found = read(tasks)
+    assert found["first"].ready == 1 and 19 <= age(found["first"]) < 30
+    assert found["before"] == QueueStats("before", 0, False, None, None, 0)
+    assert found["after"] == QueueStats("after", 0, False, None, None, 0)
 
 
 # --- with django-tasks-db itself ---------------------------------------------------------------

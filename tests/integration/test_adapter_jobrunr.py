@@ -3,13 +3,15 @@ is Java and cannot run here): one case per job state, the cap, prefixes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from adapter_support import database_now
+from psycopg import sql
 
+from dynomatic_daemon.adapters import jobrunr as adapter
 from dynomatic_daemon.adapters.jobrunr import Options, Reader, detect, recommended_indexes
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
@@ -110,6 +112,34 @@ def test_an_orphaned_processing_job_is_ready_from_its_server_timeout(jobrunr: An
     assert (q.ready, q.running) == (0, 1)
 
 
+def test_a_job_exactly_at_either_boundary(jobrunr: Any) -> None:
+    """Inside one transaction now() stands still, so rows sit exactly on each boundary: a job
+    scheduled for now is due (``scheduledAt <= now``), and one whose heartbeat is exactly the
+    server timeout old is still its server's (orphans are those not updated for longer)."""
+    with jobrunr.transaction():
+        add(jobrunr, "PROCESSING", updated_ago=60)
+        assert read(jobrunr)["default"] == QueueStats("default", 0, False, None, None, 1)
+        add(jobrunr, "SCHEDULED", scheduled_in=0)
+        now = database_now(jobrunr)
+        q = read(jobrunr)["default"]
+        assert (q.ready, q.running, q.oldest_eligible_at) == (1, 1, now)
+        add(jobrunr, "PROCESSING", updated_ago=60.001)  # a millisecond past the timeout
+        q = read(jobrunr)["default"]
+        orphaned_at = now - timedelta(seconds=0.001)
+        assert (q.ready, q.running, q.oldest_eligible_at) == (2, 1, orphaned_at)
+
+
+def test_the_oldest_is_the_earliest_of_every_kind(jobrunr: Any) -> None:
+    add(jobrunr, "ENQUEUED", updated_ago=100)
+    add(jobrunr, "ENQUEUED", updated_ago=50)
+    add(jobrunr, "SCHEDULED", updated_ago=3600, scheduled_in=-200)
+    add(jobrunr, "SCHEDULED", updated_ago=3600, scheduled_in=-600)  # the oldest
+    add(jobrunr, "PROCESSING", updated_ago=500)  # orphaned 440 s ago
+    add(jobrunr, "PROCESSING", updated_ago=400)
+    q = read(jobrunr)["default"]
+    assert (q.ready, q.running) == (6, 0) and 599 <= age(q) < 610
+
+
 def test_finished_awaiting_and_deleted_jobs_are_not_counted(jobrunr: Any) -> None:
     # JobRunr 8 keeps scheduledAt on a job once scheduled (recurring jobs), finished or not
     for state in ("SUCCEEDED", "FAILED", "DELETED", "AWAITING"):
@@ -186,3 +216,34 @@ def test_detect(pg_conn: psycopg.Connection[Any]) -> None:
         "table current schema.jobrunr_jobs with state, updatedAt, scheduledAt"
     )
     assert detect(pg_conn, Options(table_prefix="other_")) is None
+
+
+def test_a_long_table_prefix_gives_an_index_name_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    (statement,) = recommended_indexes(Options(table_prefix="t" * 50))
+    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 50}jobrunr_jobs"' in statement
+
+
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = adapter.fetch
+    monkeypatch.setattr(adapter, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+def test_each_ready_count_stops_at_the_cap(jobrunr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    add(jobrunr, "ENQUEUED", count=40)
+    add(jobrunr, "SCHEDULED", scheduled_in=-60, count=40)
+    add(jobrunr, "PROCESSING", updated_ago=600, count=40)
+    assert limits_stopped_at(jobrunr, monkeypatch, 10) == 3  # enqueued; due; orphaned

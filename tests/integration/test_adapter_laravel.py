@@ -10,7 +10,9 @@ import php_support
 import psycopg
 import pytest
 from adapter_support import database_now
+from psycopg import sql
 
+from dynomatic_daemon.adapters import laravel as adapter
 from dynomatic_daemon.adapters.laravel import Options, Reader, detect, recommended_indexes
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
@@ -199,6 +201,83 @@ def test_detect_finds_laravels_table_and_nothing_else(pg_conn: psycopg.Connectio
         "table current schema.jobs with queue, reserved_at, available_at as Unix seconds"
     )
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    (statement,) = recommended_indexes(Options(table="t" * 63))
+    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
+
+
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = adapter.fetch
+    monkeypatch.setattr(adapter, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+def test_with_the_index_each_ready_count_stops_at_the_cap(
+    pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_conn.execute((SCHEMAS / "laravel.sql").read_text())
+    pg_conn.execute(recommended_indexes(Options())[0])
+    add(pg_conn, run_in=-60, count=40)
+    add(pg_conn, run_in=-9000, reserved_ago=5000, count=40)
+    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # available; expired reservations
+
+
+def test_each_queue_reads_only_its_own_rows_of_every_kind(jobs: psycopg.Connection[Any]) -> None:
+    # "a": two pushed jobs, two expired reservations (takeable again 400 and 200 s ago, the
+    # oldest of the queue), one live reservation and one delayed job
+    add(jobs, queue="a", run_in=-100)
+    add(jobs, queue="a", run_in=-80)
+    add(jobs, queue="a", run_in=-5000, reserved_ago=490)
+    add(jobs, queue="a", run_in=-6000, reserved_ago=290)
+    add(jobs, queue="a", run_in=-9000, reserved_ago=60)
+    add(jobs, queue="a", run_in=600)
+    # "b": one pushed job, one reserved long after it was due, one delayed
+    add(jobs, queue="b", run_in=-50)
+    add(jobs, queue="b", run_in=-8000, reserved_ago=30)
+    add(jobs, queue="b", run_in=300)
+    # "c": nothing ready, though its jobs are older than any other queue's
+    add(jobs, queue="c", run_in=-20000, reserved_ago=10)
+    add(jobs, queue="c", run_in=900)
+    reading = Reader(Options()).read(jobs, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options()).read(jobs, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+
+
+def test_a_job_due_exactly_now_or_reserved_exactly_retry_after_ago_is_ready(
+    jobs: psycopg.Connection[Any],
+) -> None:
+    """Inside one transaction now() stands still, so rows sit exactly on each boundary: Laravel
+    pops ``available_at <= now`` and takes back ``reserved_at <= now - retry_after``."""
+    with jobs.transaction():
+        add(jobs, queue="due", run_in=0)
+        add(jobs, queue="due", run_in=1)
+        add(jobs, queue="taken", run_in=-500, reserved_ago=90)
+        add(jobs, queue="taken", run_in=-500, reserved_ago=89)  # still its worker's
+        found = read(jobs)
+        now = database_now(jobs).replace(microsecond=0)
+        seen = {k: (v.ready, v.running, v.oldest_eligible_at) for k, v in found.items()}
+        assert seen == {"due": (1, 0, now), "taken": (1, 1, now)}
 
 
 # --- with Laravel's own DatabaseQueue ---------------------------------------------------------

@@ -221,6 +221,19 @@ def test_detect_finds_the_registry(mq: psycopg.Connection[Any]) -> None:
     assert detect(mq, Options()) == "table pgmq.meta (2 queues; installed without the extension)"
 
 
+def test_detect_names_the_extensions_version(mq: psycopg.Connection[Any]) -> None:
+    # The extension itself is not installed here; its row in pg_extension is what detect reads
+    # (a test database, a superuser, and the row rolled back with the transaction).
+    create_queue(mq, "a")
+    with mq.transaction(force_rollback=True):
+        mq.execute(
+            "INSERT INTO pg_extension (oid, extname, extowner, extnamespace, extrelocatable,"
+            " extversion) SELECT 4000000000, 'pgmq', 10, 'pgmq'::regnamespace, false, '1.5.1'"
+        )
+        assert detect(mq, Options()) == "table pgmq.meta (1 queues; extension pgmq 1.5.1)"
+    assert detect(mq, Options()) == "table pgmq.meta (1 queues; installed without the extension)"
+
+
 def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     pg_conn: psycopg.Connection[Any],
 ) -> None:
@@ -264,3 +277,28 @@ def test_a_named_queue_and_a_wildcard_together_find_every_queue(
     send(mq, "other", count=2)
     found = read(mq, [QueueSelector(("named",)), QueueSelector(None)])
     assert {k: v.ready for k, v in found.items()} == {"named": 1, "other": 2}
+
+
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = pgmq.fetch
+    monkeypatch.setattr(pgmq, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+def test_the_ready_count_stops_at_the_cap_in_the_plan(
+    mq: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send(mq, count=40)
+    assert limits_stopped_at(mq, monkeypatch, 10) == 1

@@ -11,8 +11,10 @@ import php_support
 import psycopg
 import pytest
 from adapter_support import database_now
+from psycopg import sql
 from pydantic import ValidationError
 
+from dynomatic_daemon.adapters import symfony_messenger
 from dynomatic_daemon.adapters.symfony_messenger import (
     Options,
     Reader,
@@ -192,6 +194,36 @@ def test_each_recommended_index_gives_the_same_answers(messages: Any) -> None:
         assert abs(age(after["default"]) - age(before["default"])) < 5
 
 
+def limits_stopped_at(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> int:
+    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
+    very statement and parameters the reader runs."""
+    plan: list[str] = []
+
+    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
+        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
+        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
+        return fetch(conn, query, params)
+
+    fetch = symfony_messenger.fetch
+    monkeypatch.setattr(symfony_messenger, "fetch", explained)
+    Reader(Options()).read(conn, EVERY, cap)
+    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
+
+
+@pytest.mark.parametrize("layout", ["symfony_messenger_7_4.sql", "symfony_messenger_5_4.sql"])
+def test_with_an_index_each_ready_count_stops_at_the_cap(
+    pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    pg_conn.execute((SCHEMAS / layout).read_text())
+    for statement in recommended_indexes(Options()):
+        pg_conn.execute(statement)
+    add(pg_conn, run_in=-60, count=40)
+    add(pg_conn, run_in=-9000, delivered_ago=5000, count=40)
+    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # never delivered; redeliverable
+
+
 def test_detect_finds_the_table_in_either_layout(messages: Any) -> None:
     assert detect(messages, Options()) == (
         "table current schema.messenger_messages with queue_name, available_at, delivered_at"
@@ -201,6 +233,60 @@ def test_detect_finds_the_table_in_either_layout(messages: Any) -> None:
 
 def test_detect_finds_nothing_in_an_empty_database(pg_conn: psycopg.Connection[Any]) -> None:
     assert detect(pg_conn, Options()) is None
+
+
+def test_each_recommended_index_holds_only_its_own_rows() -> None:
+    assert recommended_indexes(Options()) == (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "messenger_messages_dynomatic_ready"'
+        ' ON "messenger_messages" (queue_name, available_at) WHERE delivered_at IS NULL',
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "messenger_messages_dynomatic_delivered"'
+        ' ON "messenger_messages" (queue_name, delivered_at) WHERE delivered_at IS NOT NULL',
+    )
+
+
+def test_a_long_table_name_gives_index_names_postgresql_keeps_whole() -> None:
+    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
+    ready, delivered = recommended_indexes(Options(table="t" * 63))
+    assert f'"{"t" * 40}_dynomatic_ready" ON "{"t" * 63}"' in ready
+    assert f'"{"t" * 40}_dynomatic_delivered" ON "{"t" * 63}"' in delivered
+
+
+def test_a_delivery_exactly_redeliver_timeout_old_is_ready_again(messages: Any) -> None:
+    """Symfony writes whole seconds; inside one transaction now() stands still, so a message
+    delivered 3600 s before this second is past the default timeout, one of 3599 s is not."""
+    with messages.transaction():
+        add(messages, queue="expired", run_in=-7200, delivered_ago=3600)
+        add(messages, queue="held", run_in=-7200, delivered_ago=3599)
+        found = read(messages)
+        seen = {k: (v.ready, v.running) for k, v in found.items()}
+        assert seen == {"expired": (1, 0), "held": (0, 1)}
+
+
+def test_each_queue_reads_only_its_own_rows_of_every_kind(messages: Any) -> None:
+    # "a": two never-delivered due messages, two redeliverable ones (eligible 400 and 200 s
+    # ago, the oldest of the queue), one being handled and one delayed
+    add(messages, queue="a", run_in=-100)
+    add(messages, queue="a", run_in=-80)
+    add(messages, queue="a", run_in=-5000, delivered_ago=4000)
+    add(messages, queue="a", run_in=-6000, delivered_ago=3800)
+    add(messages, queue="a", run_in=-9000, delivered_ago=60)
+    add(messages, queue="a", run_in=600)
+    # "b": one due message, one being handled since long after it was due, one delayed
+    add(messages, queue="b", run_in=-50)
+    add(messages, queue="b", run_in=-8000, delivered_ago=30)
+    add(messages, queue="b", run_in=300)
+    # "c": nothing ready, though its messages are older than any other queue's
+    add(messages, queue="c", run_in=-20000, delivered_ago=10)
+    add(messages, queue="c", run_in=900)
+    reading = Reader(Options()).read(messages, EVERY, 100)
+    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
+    a, b, c = reading.queues
+    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
+    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
+    assert c == QueueStats("c", 0, False, None, None, 1)
+    named = Reader(Options()).read(messages, [QueueSelector(("b", "c"))], 100)
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
 
 
 # --- with Symfony's own Doctrine transport -----------------------------------------------------
