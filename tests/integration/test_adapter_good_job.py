@@ -519,6 +519,13 @@ def test_v3_oldest_across_priorities_and_null_schedules(gj3: psycopg.Connection[
     assert 699 <= age(read(gj3)["default"]) < 710
 
 
+def test_v3_the_oldest_of_several_immediate_jobs(gj3: psycopg.Connection[Any]) -> None:
+    add(gj3, scheduled_in=-100)
+    add(gj3, scheduled_in=None, created_ago=300)
+    add(gj3, scheduled_in=None, created_ago=700)
+    assert 699 <= age(read(gj3)["default"]) < 710
+
+
 @pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
 def test_v3_naive_utc_columns_in_any_session_time_zone(
     gj3: psycopg.Connection[Any], zone: str
