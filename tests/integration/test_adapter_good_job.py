@@ -435,6 +435,16 @@ def test_detect_ignores_a_look_alike_table(pg_conn: psycopg.Connection[Any]) -> 
     assert detect(pg_conn, Options()) is None
 
 
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    pg_conn.execute(
+        "CREATE TABLE good_jobs (queue_name text, serialized_params jsonb, scheduled_at timestamp,"
+        " performed_at timestamp, finished_at timestamp, active_job_id uuid)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.good_jobs (pre-v3.29 layout: running known from advisory locks)"
+    )
+
+
 # --- pre-v3.29 layout: running known only from advisory locks --------------------------------
 
 
