@@ -266,10 +266,12 @@ def test_a_lock_taken_exactly_four_hours_ago_is_still_live(gw: Worker) -> None:
 
 def test_only_ready_jobs_of_the_queue_can_be_older_than_the_first_due_one(gw: Worker) -> None:
     # the first job by run_at was added late (eligible 100 s ago); behind it, in its run_at
-    # range, a locked job of the same task and another task's job both look older
+    # range, and before it, a locked job of the same task and another task's job look older
     gw.add(run_in=-1000, created_in=-100)
     gw.add(run_in=-900, locked_ago=10, attempts=1)
     gw.add(task="other", run_in=-800)
+    gw.add(run_in=-3000, locked_ago=10, attempts=1)
+    gw.add(task="other", run_in=-2000)
     selected = [QueueSelector(("send_email",))]
 
     def age() -> float | None:
