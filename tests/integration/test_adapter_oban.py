@@ -338,3 +338,13 @@ def test_detect_describes_a_table_without_a_numeric_version_comment(
         "table public.oban_jobs (migration version comment 'made by hand';"
         " no priority column: unsupported)"
     )
+
+
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    pg_conn.execute(
+        "CREATE TABLE oban_jobs (state text, queue text, worker text, args jsonb,"
+        " inserted_at timestamp, scheduled_at timestamp)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (no version comment; no priority column: unsupported)"
+    )
