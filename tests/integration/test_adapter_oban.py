@@ -348,3 +348,8 @@ def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]
     assert detect(pg_conn, Options()) == (
         "table public.oban_jobs (no version comment; no priority column: unsupported)"
     )
+    # a recent version comment does not make up for the missing priority column
+    pg_conn.execute("COMMENT ON TABLE oban_jobs IS '12'")
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (migration version 12: unsupported, needs v8+ from Oban 2.0)"
+    )
