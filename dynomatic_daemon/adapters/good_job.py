@@ -231,7 +231,8 @@ def layout_of(conn: psycopg.Connection[Any], options: Options) -> Layout | None:
         "settings": _regclass(options, "good_job_settings"),
     }
     row = conn.execute(INSPECT_SQL, params).fetchone()
-    if row is None or row[0] is None or not set(row[1]) >= GOOD_JOB_COLUMNS:
+    # no table: the schema is NULL and the column list empty, which the column check refuses
+    if row is None or not set(row[1]) >= GOOD_JOB_COLUMNS:
         return None
     columns = set(row[1])
     return Layout(

@@ -175,7 +175,8 @@ class Options(AdapterOptions):
 
 def probe_layout(conn: psycopg.Connection[Any], schema: str) -> Layout | None:
     row = conn.execute(LAYOUT_SQL, {"schema": schema}).fetchone()
-    return LAYOUTS.get(row[0]) if row and row[0] else None
+    # string_agg over no columns is NULL, which names no layout
+    return LAYOUTS.get(row[0]) if row else None
 
 
 def detect(conn: psycopg.Connection[Any], options: Options) -> str | None:

@@ -274,6 +274,42 @@ def test_a_job_scheduled_before_it_was_enqueued_waits_from_its_enqueue(
     assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
+def test_a_job_due_at_this_very_instant_is_ready(gj: psycopg.Connection[Any]) -> None:
+    # in one transaction now() does not move, so scheduled_at equals the clock exactly
+    with gj.transaction():
+        add(gj, scheduled_in=0)
+        q = read(gj)["default"]
+    assert (q.ready, q.running) == (1, 0)
+
+
+def test_only_ready_rows_of_the_queue_can_be_older_than_the_first_due_job(
+    gj: psycopg.Connection[Any],
+) -> None:
+    # the first job by scheduled_at was enqueued late (eligible 100 s ago); behind it, in its
+    # scheduled range, a claimed job, another queue's job and a finished job all look older
+    add(gj, scheduled_in=-1000, created_ago=100)
+    add(gj, scheduled_in=-900, claimed=True, performed=True)
+    add(gj, queue="other", scheduled_in=-800)
+    add(gj, scheduled_in=-700, finished=True, performed=True)
+    assert 99 <= age(read(gj, [QueueSelector(("default",))])["default"]) < 110
+    # a ready job in that range eligible later than it was scheduled counts from its enqueue;
+    # and of two such jobs the older one wins
+    add(gj, scheduled_in=-600, created_ago=300)
+    add(gj, scheduled_in=-500, created_ago=400)
+    assert 399 <= age(read(gj, [QueueSelector(("default",))])["default"]) < 410
+    # a job scheduled at the same instant as the first one, but enqueued on time, is older still
+    (first,) = gj.execute(
+        "SELECT scheduled_at FROM good_jobs WHERE created_at > scheduled_at"
+        " ORDER BY scheduled_at LIMIT 1"
+    ).fetchone() or (None,)
+    gj.execute(
+        "INSERT INTO good_jobs (id, active_job_id, queue_name, scheduled_at, created_at,"
+        " updated_at) SELECT g, g, 'default', %s, %s, now() FROM gen_random_uuid() g",
+        (first, first),
+    )
+    assert 999 <= age(read(gj, [QueueSelector(("default",))])["default"]) < 1010
+
+
 def test_the_count_stops_at_the_cap(gj: psycopg.Connection[Any]) -> None:
     add(gj, count=40)
     add(gj, count=5, performed=True)  # interrupted, ready again
@@ -374,6 +410,20 @@ def test_detect_tells_the_layouts_apart(pg_conn: psycopg.Connection[Any]) -> Non
     assert detect(pg_conn, Options(schema_name="elsewhere")) is None
 
 
+def test_detect_reads_the_columns_of_the_configured_table_only(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    # a v4 table in another schema must not lend its claim columns to the v3 table here
+    pg_conn.execute((FIXTURES / "good_job_v3.sql").read_text())
+    pg_conn.execute("CREATE SCHEMA v4")
+    pg_conn.execute("SET search_path = v4")
+    pg_conn.execute((FIXTURES / "good_job.sql").read_text())
+    pg_conn.execute("SET search_path = public")
+    assert detect(pg_conn, Options()) == (
+        "table public.good_jobs (pre-v3.29 layout: running known from advisory locks)"
+    )
+
+
 def test_detect_finds_the_v3_layout(gj3: psycopg.Connection[Any]) -> None:
     assert detect(gj3, Options()) == (
         "table public.good_jobs (pre-v3.29 layout: running known from advisory locks)"
@@ -385,6 +435,16 @@ def test_detect_ignores_a_look_alike_table(pg_conn: psycopg.Connection[Any]) -> 
     assert detect(pg_conn, Options()) is None
 
 
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    pg_conn.execute(
+        "CREATE TABLE good_jobs (queue_name text, serialized_params jsonb, scheduled_at timestamp,"
+        " performed_at timestamp, finished_at timestamp, active_job_id uuid)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.good_jobs (pre-v3.29 layout: running known from advisory locks)"
+    )
+
+
 # --- pre-v3.29 layout: running known only from advisory locks --------------------------------
 
 
@@ -394,6 +454,14 @@ def test_v3_due_and_immediate_jobs_are_ready(gj3: psycopg.Connection[Any]) -> No
     q = read(gj3)["default"]
     assert (q.ready, q.running) == (2, 0)
     assert 299 <= age(q) < 310
+
+
+def test_v3_jobs_due_at_this_very_instant_are_ready(gj3: psycopg.Connection[Any]) -> None:
+    with gj3.transaction():  # now() does not move: both times equal the clock exactly
+        add(gj3, scheduled_in=0)
+        add(gj3, scheduled_in=None, created_ago=0)
+        q = read(gj3)["default"]
+    assert (q.ready, q.running) == (2, 0)
 
 
 def test_v3_a_locked_job_is_running_until_its_lock_goes(
@@ -458,6 +526,13 @@ def test_v3_oldest_across_priorities_and_null_schedules(gj3: psycopg.Connection[
     add(gj3, priority=10, scheduled_in=-200)
     add(gj3, priority=-5, scheduled_in=None, created_ago=700)
     add(gj3, priority=0, scheduled_in=-400)
+    assert 699 <= age(read(gj3)["default"]) < 710
+
+
+def test_v3_the_oldest_of_several_immediate_jobs(gj3: psycopg.Connection[Any]) -> None:
+    add(gj3, scheduled_in=-100)
+    add(gj3, scheduled_in=None, created_ago=300)
+    add(gj3, scheduled_in=None, created_ago=700)
     assert 699 <= age(read(gj3)["default"]) < 710
 
 

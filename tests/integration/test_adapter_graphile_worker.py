@@ -229,6 +229,80 @@ def test_oldest_is_found_across_priorities(gw: Worker) -> None:
     assert age is not None and 499 <= age < 510
 
 
+def layout_known_reader(gw: Worker) -> Reader:
+    """A reader that has read once, so it knows the layout: in a transaction (where now() stands
+    still) its retry after an undefined table could not run, the transaction being aborted."""
+    reader = Reader(Options(schema=gw.schema))
+    reader.read(gw.conn, EVERY, 100)
+    return reader
+
+
+def read_with(reader: Reader, gw: Worker) -> dict[str, QueueStats]:
+    return {q.queue: q for q in reader.read(gw.conn, EVERY, 100).queues}
+
+
+def test_jobs_due_at_this_very_instant_are_ready(gw: Worker) -> None:
+    # in one transaction now() does not move, so run_at equals the clock exactly
+    reader = layout_known_reader(gw)
+    with gw.conn.transaction():
+        gw.add(run_in=0)
+        gw.add(task="crashed", run_in=0, locked_ago=5 * HOUR, attempts=1)
+        found = read_with(reader, gw)
+    assert (found["send_email"].ready, found["send_email"].oldest_ready_age_seconds) == (1, 0.0)
+    assert (found["crashed"].ready, found["crashed"].running) == (1, 0)
+
+
+def test_a_lock_taken_exactly_four_hours_ago_is_still_live(gw: Worker) -> None:
+    reader = layout_known_reader(gw)
+    with gw.conn.transaction():  # now() does not move: the locks are exactly 4 h old
+        gw.add(locked_ago=4 * HOUR, attempts=1, run_in=-5 * HOUR)
+        gw.add(queue="serial", count=2)
+        gw.lock_queue("serial", 4 * HOUR)
+        found = read_with(reader, gw)
+    assert (found["send_email"].ready, found["send_email"].running) == (0, 1)
+    assert found["serial"].ready == 0
+
+
+def test_only_ready_jobs_of_the_queue_can_be_older_than_the_first_due_one(gw: Worker) -> None:
+    # the first job by run_at was added late (eligible 100 s ago); behind it, in its run_at
+    # range, and before it, a locked job of the same task and another task's job look older
+    gw.add(run_in=-1000, created_in=-100)
+    gw.add(run_in=-900, locked_ago=10, attempts=1)
+    gw.add(task="other", run_in=-800)
+    gw.add(run_in=-3000, locked_ago=10, attempts=1)
+    gw.add(task="other", run_in=-2000)
+    selected = [QueueSelector(("send_email",))]
+
+    def age() -> float | None:
+        return gw.read(selected)["send_email"].oldest_ready_age_seconds
+
+    assert (found := age()) is not None and 99 <= found < 110
+    # ready jobs in that range eligible after their run_at count from when they were added;
+    # of two such jobs the older one wins
+    gw.add(run_in=-600, created_in=-300)
+    gw.add(run_in=-500, created_in=-400)
+    assert (found := age()) is not None and 399 <= found < 410
+    # a job due at the same instant as the first one, but added on time, is older still
+    gw.conn.execute(
+        sql.SQL(
+            "UPDATE {jobs} SET run_at = first.run_at, created_at = first.run_at"
+            " FROM (SELECT run_at FROM {jobs} WHERE created_at > run_at"
+            " ORDER BY run_at LIMIT 1) first WHERE id = (SELECT max(id) FROM {jobs})"
+        ).format(jobs=gw.table("jobs"))
+    )
+    assert (found := age()) is not None and 999 <= found < 1010
+
+
+def test_the_oldest_of_waiting_and_crashed_jobs(gw: Worker) -> None:
+    gw.add(run_in=-600)
+    gw.add(locked_ago=4.5 * HOUR, attempts=1, run_in=-6 * HOUR)  # runnable for 30 minutes
+    gw.add(locked_ago=5 * HOUR, attempts=1, run_in=-6 * HOUR)  # runnable for an hour
+    q = gw.read()["send_email"]
+    assert (q.ready, q.running) == (3, 0)
+    assert q.oldest_ready_age_seconds is not None
+    assert HOUR - 5 <= q.oldest_ready_age_seconds < HOUR + 10
+
+
 def test_the_count_stops_at_the_cap(gw: Worker) -> None:
     gw.add(count=40)
     gw.add(count=5, locked_ago=5 * HOUR, attempts=1)  # crashed jobs count towards the same cap
@@ -322,3 +396,18 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     pg_conn.execute((FIXTURES / "delayed_job.sql").read_text())
     assert detect(pg_conn, Options()) is None
     assert detect(pg_conn, Options(schema="public")) is None
+
+
+def test_detect_reads_the_configured_schema_only(pg_conn: psycopg.Connection[Any]) -> None:
+    # a newer install in another schema must not lend its tables or columns to this one
+    load(pg_conn, "0_13")
+    load(pg_conn, "0_15", schema="other")
+    assert detect(pg_conn, Options()) == (
+        "table graphile_worker.jobs (v0.13 layout: jobs.queue_name; migration 10)"
+    )
+
+
+def test_detect_wants_the_migrations_table_too(pg_conn: psycopg.Connection[Any]) -> None:
+    load(pg_conn, "0_17")
+    pg_conn.execute("DROP TABLE graphile_worker.migrations")
+    assert detect(pg_conn, Options()) is None

@@ -202,6 +202,38 @@ def test_oldest_is_found_across_any_priorities_and_states(oban: psycopg.Connecti
     assert q.oldest_ready_age_seconds is not None and 1199 <= q.oldest_ready_age_seconds < 1210
 
 
+def test_jobs_due_at_this_very_instant_are_ready(oban: psycopg.Connection[Any]) -> None:
+    with oban.transaction():  # now() does not move: scheduled_at equals the clock exactly
+        add(oban, state="scheduled", scheduled_in=0)
+        q = read(oban)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0.0)
+
+
+def test_other_queues_and_states_do_not_age_a_queue(oban: psycopg.Connection[Any]) -> None:
+    add(oban, scheduled_in=-100)
+    add(oban, queue="other", scheduled_in=-900)
+    add(oban, state="executing", scheduled_in=-800)
+    add(oban, state="completed", scheduled_in=-700)
+    add(oban, state="scheduled", scheduled_in=+600, inserted_ago=1000)
+    found = read(oban)
+    assert (found["default"].ready, found["other"].ready) == (1, 1)
+    ages = {k: v.oldest_ready_age_seconds for k, v in found.items()}
+    assert ages["default"] is not None and 99 <= ages["default"] < 110
+    assert ages["other"] is not None and 899 <= ages["other"] < 910
+
+
+def test_the_age_is_that_of_the_head_of_each_lane_in_fetch_order(
+    oban: psycopg.Connection[Any],
+) -> None:
+    # the documented cost bound: one probe per (state, priority) lane, the first by scheduled_at;
+    # a job inserted with a past scheduled_at at the head hides an older one behind it (errs young)
+    add(oban, state="scheduled", scheduled_in=-1000, inserted_ago=100)
+    add(oban, state="scheduled", scheduled_in=-500)
+    q = read(oban)["default"]
+    assert q.ready == 2
+    assert q.oldest_ready_age_seconds is not None and 99 <= q.oldest_ready_age_seconds < 110
+
+
 def test_the_count_stops_at_the_cap(oban: psycopg.Connection[Any]) -> None:
     add(oban, count=30)
     add(oban, priority=2, count=5)
@@ -285,4 +317,39 @@ def test_detect_reports_the_migration_version(pg_conn: psycopg.Connection[Any]) 
     pg_conn.execute("COMMENT ON TABLE jobs.oban_jobs IS NULL")  # tables made by hand
     assert detect(pg_conn, Options(prefix="jobs")) == (
         "table jobs.oban_jobs (no version comment; priority column)"
+    )
+
+
+def test_detect_describes_a_table_without_a_numeric_version_comment(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    load(pg_conn, 7)
+    # another library's table with a priority column lends it nothing
+    pg_conn.execute((FIXTURES / "river_7.sql").read_text())
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (migration version 7: unsupported, needs v8+ from Oban 2.0)"
+    )
+    pg_conn.execute("COMMENT ON TABLE oban_jobs IS NULL")
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (no version comment; no priority column: unsupported)"
+    )
+    pg_conn.execute("COMMENT ON TABLE oban_jobs IS 'made by hand'")
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (migration version comment 'made by hand';"
+        " no priority column: unsupported)"
+    )
+
+
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    pg_conn.execute(
+        "CREATE TABLE oban_jobs (state text, queue text, worker text, args jsonb,"
+        " inserted_at timestamp, scheduled_at timestamp)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (no version comment; no priority column: unsupported)"
+    )
+    # a recent version comment does not make up for the missing priority column
+    pg_conn.execute("COMMENT ON TABLE oban_jobs IS '12'")
+    assert detect(pg_conn, Options()) == (
+        "table public.oban_jobs (migration version 12: unsupported, needs v8+ from Oban 2.0)"
     )

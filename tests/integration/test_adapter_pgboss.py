@@ -219,6 +219,19 @@ def test_running_comes_from_the_monitor_s_counts_while_they_are_fresh(boss: Boss
     assert boss.read()["default"].running is None
 
 
+def test_at_the_clock_s_very_instant(boss: Boss) -> None:
+    reader = Reader(Options())
+    reader.read(boss.conn, EVERY, 10)  # learns the layout outside the transaction
+    with boss.conn.transaction():  # now() does not move: the times below equal the clock
+        boss.add(start_in=0)
+        boss.add(state="active")
+        boss.monitor(ago=300)  # exactly 5 minutes ago: still fresh
+        q = reader.read(boss.conn, EVERY, 10).queues[0]
+    # pg-boss <= 9 fetched start_after < now(), v10+ start_after <= now()
+    assert q.ready == (0 if boss.v9 else 1)
+    assert q.running == boss.running(1)
+
+
 @pytest.mark.parametrize("state", ["completed", "cancelled", "failed"])
 def test_finished_jobs_are_neither_ready_nor_running(boss: Boss, state: str) -> None:
     boss.add(state=state, start_in=-3600)
@@ -255,6 +268,25 @@ def test_oldest_is_found_across_priorities(boss: Boss) -> None:
     boss.add(priority=-5, start_in=-300)
     age = boss.read()["default"].oldest_ready_age_seconds
     assert age is not None and 899 <= age < 910
+
+
+def test_only_ready_jobs_of_the_queue_can_be_older_than_the_first_one(boss: Boss) -> None:
+    # the first job by start time was sent late (eligible 100 s ago); behind it, jobs of other
+    # states and queues with older times
+    boss.add(start_in=-1000, created_in=-100)
+    boss.add(state="active", start_in=-2000)
+    boss.add(state="completed", start_in=-1800)
+    boss.add(queue="other", start_in=-1500)
+    q = boss.read([QueueSelector(("default",))])["default"]
+    assert q.ready == 1
+    assert q.oldest_ready_age_seconds is not None and 99 <= q.oldest_ready_age_seconds < 110
+    # ready jobs that started before it count from when they were sent; the oldest wins
+    boss.add(start_in=-600, created_in=-300)
+    boss.add(start_in=-500, created_in=-400)
+    reading = Reader(Options()).read(boss.conn, [QueueSelector(("default",))], 10)
+    assert len(reading.queues) == 1  # one entry per queue, however many jobs it has
+    q = reading.queues[0]
+    assert q.oldest_ready_age_seconds is not None and 399 <= q.oldest_ready_age_seconds < 410
 
 
 def test_the_count_stops_at_the_cap(boss: Boss) -> None:
@@ -401,3 +433,24 @@ def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
     pg_conn.execute((FIXTURES / "delayed_job.sql").read_text())
     assert detect(pg_conn, Options()) is None
     assert detect(pg_conn, Options(schema="public")) is None
+
+
+def test_detect_reads_the_configured_schema_only(pg_conn: psycopg.Connection[Any]) -> None:
+    # another install's columns must not mix into this one's layout
+    load(pg_conn, "11")
+    load(pg_conn, "12", schema="other")
+    assert detect(pg_conn, Options()) == (
+        "table pgboss.job (v11-v12.18 layout: partitioned job, queue table with counts;"
+        " schema version 25)"
+    )
+
+
+def test_detect_reports_the_newest_version_and_needs_the_version_table(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    load(pg_conn, "12")
+    pg_conn.execute("INSERT INTO pgboss.version (version) VALUES (36)")
+    found = detect(pg_conn, Options())
+    assert found is not None and found.endswith("; schema version 37)")
+    pg_conn.execute("DROP TABLE pgboss.version")
+    assert detect(pg_conn, Options()) is None

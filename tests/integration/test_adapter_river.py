@@ -220,6 +220,26 @@ def test_oldest_is_found_across_priorities_and_states(river: psycopg.Connection[
     assert abs((q.oldest_eligible_at - expected).total_seconds()) < 30
 
 
+def test_jobs_due_at_this_very_instant_are_ready(river: psycopg.Connection[Any]) -> None:
+    with river.transaction():  # now() does not move: scheduled_at equals the clock exactly
+        add(river, state="scheduled", scheduled_in=0)
+        q = read(river)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0.0)
+
+
+def test_other_queues_and_states_do_not_age_a_queue(river: psycopg.Connection[Any]) -> None:
+    add(river, scheduled_in=-100)
+    add(river, queue="other", scheduled_in=-900)
+    add(river, state="running", scheduled_in=-800)
+    add(river, state="completed", scheduled_in=-700)
+    add(river, state="pending", scheduled_in=-600)
+    found = read(river)
+    assert (found["default"].ready, found["other"].ready) == (1, 1)
+    ages = {k: v.oldest_ready_age_seconds for k, v in found.items()}
+    assert ages["default"] is not None and 99 <= ages["default"] < 110
+    assert ages["other"] is not None and 899 <= ages["other"] < 910
+
+
 def test_the_count_stops_at_the_cap(river: psycopg.Connection[Any]) -> None:
     add(river, count=30)
     add(river, priority=2, count=5)
@@ -310,3 +330,18 @@ def test_detect_on_the_search_path_and_not_on_other_libraries(
     river.execute((FIXTURES / "oban_14.sql").read_text())
     river.execute("RESET search_path")
     assert detect(river, Options(schema="ob")) is None
+
+
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    pg_conn.execute(
+        "CREATE TABLE river_job (state text, queue text, kind text, priority smallint,"
+        " scheduled_at timestamptz, finalized_at timestamptz)"
+    )
+    assert detect(pg_conn, Options()) == (
+        "table current schema.river_job (no river_migration; no river_queue)"
+    )
+    # a migration table with no row for the main line yet
+    pg_conn.execute("CREATE TABLE river_migration (line text, version bigint)")
+    assert detect(pg_conn, Options()) == (
+        "table current schema.river_job (migration line main, version None; no river_queue)"
+    )

@@ -237,6 +237,34 @@ def test_the_oldest_ready_row_is_found_behind_rows_that_entered_later(
     assert 599 <= age(read(sq)["default"]) < 610
 
 
+def test_the_oldest_is_looked_for_among_the_first_100_job_ids_of_a_priority(
+    sq: psycopg.Connection[Any],
+) -> None:
+    # the documented bound of the search: 100 lower job ids that entered the ready table later
+    # hide an older row behind them; 99 do not
+    later = add(sq, "ready", created_ago=7200, entered_ago=20, count=100)
+    add(sq, "ready", created_ago=600)
+    assert 19 <= age(read(sq)["default"]) < 30
+    sq.execute("DELETE FROM solid_queue_ready_executions WHERE job_id = %s", [later[0]])
+    assert 599 <= age(read(sq)["default"]) < 610
+
+
+def test_other_queues_rows_do_not_age_a_queue(sq: psycopg.Connection[Any]) -> None:
+    add(sq, "ready", queue="default", created_ago=100)
+    add(sq, "ready", queue="other", created_ago=900)
+    add(sq, "ready", queue="other", priority=5, created_ago=800)
+    found = read(sq)
+    assert (found["default"].ready, round(age(found["default"]) / 10)) == (1, 10)
+    assert (found["other"].ready, round(age(found["other"]) / 10)) == (2, 90)
+
+
+def test_a_scheduled_job_due_at_this_very_instant_is_ready(sq: psycopg.Connection[Any]) -> None:
+    with sq.transaction():  # now() does not move: scheduled_at equals the clock exactly
+        add(sq, "scheduled", scheduled_in=0)
+        q = read(sq)["default"]
+    assert (q.ready, q.oldest_ready_age_seconds) == (1, 0.0)
+
+
 def test_the_count_stops_at_the_cap_and_includes_due_scheduled_jobs(
     sq: psycopg.Connection[Any],
 ) -> None:
@@ -308,6 +336,17 @@ def test_detect_names_the_layout(sq: psycopg.Connection[Any]) -> None:
     assert found is not None and "0.2-0.5" in found
     assert detect(sq, Options(schema="elsewhere")) is None
     assert detect(sq, Options(table_prefix="other_")) is None
+
+
+def test_detect_names_where_the_tables_are(sq: psycopg.Connection[Any]) -> None:
+    assert detect(sq, Options()) == (
+        "tables current schema.solid_queue_* (jobs, ready/scheduled/claimed executions, pauses;"
+        " 0.6+ layout)"
+    )
+    assert detect(sq, Options(schema="public")) == (
+        "tables public.solid_queue_* (jobs, ready/scheduled/claimed executions, pauses;"
+        " 0.6+ layout)"
+    )
 
 
 def test_detect_finds_nothing_in_an_empty_database_or_next_to_delayed_job(
