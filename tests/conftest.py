@@ -17,7 +17,8 @@ PostgreSQL (tests that use these mark themselves ``@pytest.mark.postgres``)
     ``pg_conn`` (function): an autocommit ``psycopg.Connection`` to ``pg_url``. After the test
         the database is made clean again: other backends connected to it are terminated
         (so session advisory locks cannot leak into the next test), every non-system schema
-        is dropped, ``public`` is recreated as on a new database, and database-level
+        is dropped (leaf partitions one by one first, when one transaction cannot lock them
+        all), ``public`` is recreated as on a new database, and database-level
         settings are reset (``ALTER DATABASE ... RESET ALL``).
     ``db_url`` (function): ``pg_url`` as a string, for tests that spawn subprocesses; it
         depends on ``pg_conn``, so the database is cleaned after the test the same way.
@@ -54,6 +55,11 @@ USER_SCHEMAS = r"""
     SELECT nspname FROM pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema')
       AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp%'
+"""
+
+LEAF_PARTITIONS = """
+    SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relispartition AND c.relkind = 'r'
 """
 
 
@@ -130,12 +136,26 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
+def drop_schema(conn: psycopg.Connection[TupleRow], schema: str) -> None:
+    statement = sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema))
+    try:
+        conn.execute(statement)
+    except psycopg.errors.OutOfMemory:
+        # One transaction takes a lock per object it drops, and the lock table holds
+        # max_locks_per_transaction x max_connections (6,400 by default): hundreds of queue
+        # partitions with their indexes (pg-boss v10) exceed it. Leaf partitions one at a time
+        # first, each in its own transaction, then the rest.
+        for (table,) in conn.execute(LEAF_PARTITIONS, [schema]).fetchall():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.SQL(table)))
+        conn.execute(statement)
+
+
 def reset_database(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         # First, so no leftover session still holds locks on what we drop next.
         conn.execute(TERMINATE_OTHER_BACKENDS)
         for (schema,) in conn.execute(USER_SCHEMAS).fetchall():
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+            drop_schema(conn, schema)
         # As a new database has it since PostgreSQL 15.
         conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
         conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
