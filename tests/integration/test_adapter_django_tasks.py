@@ -11,8 +11,7 @@ from typing import Any
 import django_support
 import psycopg
 import pytest
-from adapter_support import database_now
-from psycopg import sql
+from adapter_support import database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import django_tasks
 from dynomatic_daemon.adapters.django_tasks import Options, Reader, detect, recommended_indexes
@@ -221,24 +220,6 @@ def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
     assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = django_tasks.fetch
-    monkeypatch.setattr(django_tasks, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 def test_with_the_index_each_ready_count_stops_at_the_cap(
     pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,7 +227,8 @@ def test_with_the_index_each_ready_count_stops_at_the_cap(
     pg_conn.execute(recommended_indexes(Options())[0])
     add(pg_conn, run_in=-60, count=40)
     add(pg_conn, enqueued_ago=60, count=40)
-    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # run_after passed; sentinel
+    # run_after passed; sentinel
+    assert limits_stopped_at(pg_conn, monkeypatch, django_tasks, 10) == 2
 
 
 def test_each_queue_reads_only_its_own_tasks_and_the_oldest_by_its_eligible_time(

@@ -8,8 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
-from psycopg import sql
+from adapter_support import database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import jobrunr as adapter
 from dynomatic_daemon.adapters.jobrunr import Options, Reader, detect, recommended_indexes
@@ -224,26 +223,8 @@ def test_a_long_table_prefix_gives_an_index_name_postgresql_keeps_whole() -> Non
     assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 50}jobrunr_jobs"' in statement
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = adapter.fetch
-    monkeypatch.setattr(adapter, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 def test_each_ready_count_stops_at_the_cap(jobrunr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     add(jobrunr, "ENQUEUED", count=40)
     add(jobrunr, "SCHEDULED", scheduled_in=-60, count=40)
     add(jobrunr, "PROCESSING", updated_ago=600, count=40)
-    assert limits_stopped_at(jobrunr, monkeypatch, 10) == 3  # enqueued; due; orphaned
+    assert limits_stopped_at(jobrunr, monkeypatch, adapter, 10) == 3  # enqueued; due; orphaned

@@ -9,8 +9,7 @@ from typing import Any
 import php_support
 import psycopg
 import pytest
-from adapter_support import database_now
-from psycopg import sql
+from adapter_support import database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import laravel as adapter
 from dynomatic_daemon.adapters.laravel import Options, Reader, detect, recommended_indexes
@@ -209,24 +208,6 @@ def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
     assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = adapter.fetch
-    monkeypatch.setattr(adapter, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 def test_with_the_index_each_ready_count_stops_at_the_cap(
     pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,7 +215,8 @@ def test_with_the_index_each_ready_count_stops_at_the_cap(
     pg_conn.execute(recommended_indexes(Options())[0])
     add(pg_conn, run_in=-60, count=40)
     add(pg_conn, run_in=-9000, reserved_ago=5000, count=40)
-    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # available; expired reservations
+    # available; expired reservations
+    assert limits_stopped_at(pg_conn, monkeypatch, adapter, 10) == 2
 
 
 def test_each_queue_reads_only_its_own_rows_of_every_kind(jobs: psycopg.Connection[Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
+from adapter_support import database_now, limits_stopped_at
 from psycopg import sql
 
 from dynomatic_daemon.adapters import pgmq
@@ -279,26 +279,8 @@ def test_a_named_queue_and_a_wildcard_together_find_every_queue(
     assert {k: v.ready for k, v in found.items()} == {"named": 1, "other": 2}
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = pgmq.fetch
-    monkeypatch.setattr(pgmq, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 def test_the_ready_count_stops_at_the_cap_in_the_plan(
     mq: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     send(mq, count=40)
-    assert limits_stopped_at(mq, monkeypatch, 10) == 1
+    assert limits_stopped_at(mq, monkeypatch, pgmq, 10) == 1

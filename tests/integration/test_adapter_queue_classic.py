@@ -7,8 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
-from psycopg import sql
+from adapter_support import database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import queue_classic
 from dynomatic_daemon.adapters.queue_classic import Options, Reader, detect
@@ -268,26 +267,8 @@ def test_the_oldest_of_several_orphans_is_the_earliest_scheduled(
     assert q.oldest_ready_age_seconds is not None and 899 <= q.oldest_ready_age_seconds < 910
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = queue_classic.fetch
-    monkeypatch.setattr(queue_classic, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 def test_the_ready_count_stops_at_the_cap_in_the_plan(
     qc: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add(qc, run_in=-60, count=40)
-    assert limits_stopped_at(qc, monkeypatch, 10) == 1
+    assert limits_stopped_at(qc, monkeypatch, queue_classic, 10) == 1

@@ -10,8 +10,7 @@ from typing import Any
 import php_support
 import psycopg
 import pytest
-from adapter_support import database_now
-from psycopg import sql
+from adapter_support import database_now, limits_stopped_at
 from pydantic import ValidationError
 
 from dynomatic_daemon.adapters import symfony_messenger
@@ -194,24 +193,6 @@ def test_each_recommended_index_gives_the_same_answers(messages: Any) -> None:
         assert abs(age(after["default"]) - age(before["default"])) < 5
 
 
-def limits_stopped_at(
-    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, cap: int
-) -> int:
-    """How many Limit steps of one read's plan stopped at ``cap`` rows: EXPLAIN ANALYZE of the
-    very statement and parameters the reader runs."""
-    plan: list[str] = []
-
-    def explained(conn: psycopg.Connection[Any], query: sql.Composed, params: Any) -> Any:
-        explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ")
-        plan.extend(str(row[0]) for row in conn.execute(explain + query, params))
-        return fetch(conn, query, params)
-
-    fetch = symfony_messenger.fetch
-    monkeypatch.setattr(symfony_messenger, "fetch", explained)
-    Reader(Options()).read(conn, EVERY, cap)
-    return sum(f"Limit (actual rows={cap} loops=1)" in step for step in plan)
-
-
 @pytest.mark.parametrize("layout", ["symfony_messenger_7_4.sql", "symfony_messenger_5_4.sql"])
 def test_with_an_index_each_ready_count_stops_at_the_cap(
     pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, layout: str
@@ -221,7 +202,8 @@ def test_with_an_index_each_ready_count_stops_at_the_cap(
         pg_conn.execute(statement)
     add(pg_conn, run_in=-60, count=40)
     add(pg_conn, run_in=-9000, delivered_ago=5000, count=40)
-    assert limits_stopped_at(pg_conn, monkeypatch, 10) == 2  # never delivered; redeliverable
+    # never delivered; redeliverable
+    assert limits_stopped_at(pg_conn, monkeypatch, symfony_messenger, 10) == 2
 
 
 def test_detect_finds_the_table_in_either_layout(messages: Any) -> None:
