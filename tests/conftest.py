@@ -17,9 +17,9 @@ PostgreSQL (tests that use these mark themselves ``@pytest.mark.postgres``)
     ``pg_conn`` (function): an autocommit ``psycopg.Connection`` to ``pg_url``. After the test
         the database is made clean again: other backends connected to it are terminated
         (so session advisory locks cannot leak into the next test), every non-system schema
-        is dropped (leaf partitions one by one first, when one transaction cannot lock them
-        all), ``public`` is recreated as on a new database, and database-level
-        settings are reset (``ALTER DATABASE ... RESET ALL``).
+        is dropped (table by table first, when one transaction cannot lock them all),
+        ``public`` is recreated as on a new database, and database-level settings are reset
+        (``ALTER DATABASE ... RESET ALL``).
     ``db_url`` (function): ``pg_url`` as a string, for tests that spawn subprocesses; it
         depends on ``pg_conn``, so the database is cleaned after the test the same way.
 """
@@ -57,9 +57,10 @@ USER_SCHEMAS = r"""
       AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp%'
 """
 
-LEAF_PARTITIONS = """
+TABLES_LEAVES_FIRST = """
     SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = %s AND c.relispartition AND c.relkind = 'r'
+    WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
+    ORDER BY c.relkind = 'p', c.relispartition DESC
 """
 
 
@@ -143,9 +144,9 @@ def drop_schema(conn: psycopg.Connection[TupleRow], schema: str) -> None:
     except psycopg.errors.OutOfMemory:
         # One transaction takes a lock per object it drops, and the lock table holds
         # max_locks_per_transaction x max_connections (6,400 by default): hundreds of queue
-        # partitions with their indexes (pg-boss v10) exceed it. Leaf partitions one at a time
-        # first, each in its own transaction, then the rest.
-        for (table,) in conn.execute(LEAF_PARTITIONS, [schema]).fetchall():
+        # partitions with their indexes (pg-boss v10) exceed it. So one table per transaction,
+        # leaf tables first (dropping a partitioned table drops its partitions with it).
+        for (table,) in conn.execute(TABLES_LEAVES_FIRST, [schema]).fetchall():
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.SQL(table)))
         conn.execute(statement)
 
