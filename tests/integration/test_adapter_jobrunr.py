@@ -217,12 +217,6 @@ def test_detect(pg_conn: psycopg.Connection[Any]) -> None:
     assert detect(pg_conn, Options(table_prefix="other_")) is None
 
 
-def test_a_long_table_prefix_gives_an_index_name_postgresql_keeps_whole() -> None:
-    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
-    (statement,) = recommended_indexes(Options(table_prefix="t" * 50))
-    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 50}jobrunr_jobs"' in statement
-
-
 def test_each_ready_count_stops_at_the_cap(jobrunr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     add(jobrunr, "ENQUEUED", count=40)
     add(jobrunr, "SCHEDULED", scheduled_in=-60, count=40)

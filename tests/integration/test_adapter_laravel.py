@@ -202,12 +202,6 @@ def test_detect_finds_laravels_table_and_nothing_else(pg_conn: psycopg.Connectio
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
 
 
-def test_a_long_table_name_gives_an_index_name_postgresql_keeps_whole() -> None:
-    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
-    (statement,) = recommended_indexes(Options(table="t" * 63))
-    assert f'"{"t" * 40}_dynomatic_idx" ON "{"t" * 63}"' in statement
-
-
 def test_with_the_index_each_ready_count_stops_at_the_cap(
     pg_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -226,13 +226,6 @@ def test_each_recommended_index_holds_only_its_own_rows() -> None:
     )
 
 
-def test_a_long_table_name_gives_index_names_postgresql_keeps_whole() -> None:
-    # 40 characters of the table and the suffix stay under PostgreSQL's 63-byte names
-    ready, delivered = recommended_indexes(Options(table="t" * 63))
-    assert f'"{"t" * 40}_dynomatic_ready" ON "{"t" * 63}"' in ready
-    assert f'"{"t" * 40}_dynomatic_delivered" ON "{"t" * 63}"' in delivered
-
-
 def test_a_delivery_exactly_redeliver_timeout_old_is_ready_again(messages: Any) -> None:
     """Symfony writes whole seconds; inside one transaction now() stands still, so a message
     delivered 3600 s before this second is past the default timeout, one of 3599 s is not."""
