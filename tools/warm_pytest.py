@@ -39,8 +39,13 @@ def _preload() -> None:
         raise SystemExit("the preload imported the project; a mutant would not be seen")
 
 
-def _child(args: list[str]) -> None:
+def _child(args: list[str], timeout: float) -> None:
     os.setpgid(0, 0)  # its own group: a timeout kills the daemons its tests started too
+    # A mutant can make a query endless (a recursive CTE that never stops). Killing the tests
+    # leaves its server backend running it, at full CPU, through every later mutant: so every
+    # statement of this run ends by the deadline on the server too (libpq reads PGOPTIONS).
+    limit = f"-c statement_timeout={int(timeout * 1000)}"
+    os.environ["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} {limit}".strip()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -54,7 +59,7 @@ def _child(args: list[str]) -> None:
 def _run(args: list[str], timeout: float) -> str:
     pid = os.fork()
     if pid == 0:
-        _child(args)
+        _child(args, timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
