@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from adapter_support import database_now
 
-from dynomatic_daemon.adapters.que import Options, Reader, detect
+from dynomatic_daemon.adapters.que import REQUIRED_COLUMNS, Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
 from dynomatic_daemon.sandbox.schemas import SCHEMAS
 
@@ -344,6 +344,36 @@ def test_detect_finds_nothing_in_an_empty_database_or_elsewhere(
     assert detect(pg_conn, Options()) is None
     pg_conn.execute((FIXTURES / "que_2.sql").read_text())
     assert detect(pg_conn, Options.model_validate({"schema": "elsewhere"})) is None
+
+
+MINIMAL_COLUMNS = {
+    "id": "bigserial",
+    "queue": "text NOT NULL DEFAULT ''",
+    "priority": "smallint NOT NULL DEFAULT 100",
+    "run_at": "timestamptz NOT NULL DEFAULT now()",
+    "job_class": "text NOT NULL DEFAULT 'Job'",
+    "error_count": "integer NOT NULL DEFAULT 0",
+    "finished_at": "timestamptz",
+    "expired_at": "timestamptz",
+}
+
+
+def test_detect_needs_only_the_columns_it_reads(pg_conn: psycopg.Connection[Any]) -> None:
+    assert set(MINIMAL_COLUMNS) == set(REQUIRED_COLUMNS)
+    for missing in [None, *MINIMAL_COLUMNS]:
+        pg_conn.execute("DROP TABLE IF EXISTS que_jobs")
+        columns = ", ".join(f"{n} {t}" for n, t in MINIMAL_COLUMNS.items() if n != missing)
+        pg_conn.execute(f"CREATE TABLE que_jobs ({columns})")
+        described = detect(pg_conn, Options())
+        if missing is None:  # exactly the columns it reads: found, and read
+            assert (
+                described
+                == "table public.que_jobs (DB schema 4 by its columns, no version comment: que 1.x)"
+            )
+            pg_conn.execute("INSERT INTO que_jobs (run_at) VALUES (now() - interval '1 minute')")
+            assert read(pg_conn)[""].ready == 1
+        else:
+            assert described is None, missing
 
 
 def test_a_job_due_this_very_instant_is_ready_and_aged_zero(que2: Que) -> None:
