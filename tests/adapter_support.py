@@ -41,3 +41,16 @@ def limits_stopped_at(
     # PostgreSQL 18 prints row counts with two decimals: "actual rows=10.00 loops=1"
     stopped = re.compile(rf"Limit \(actual rows={cap}(\.00)? loops=1\)")
     return sum(bool(stopped.search(step)) for step in plan)
+
+
+def rows_read(conn: psycopg.Connection[Any], table: str) -> int:
+    """Rows this session has read from ``table`` and its indexes, by PostgreSQL's counters;
+    they include earlier transactions' not yet reported, so take a difference within one."""
+    row = conn.execute(
+        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
+               SELECT %(t)s::regclass::oid AS oid
+               UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = %(t)s::regclass) t""",
+        {"t": table},
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
+from adapter_support import database_now, rows_read
 from chancy import Chancy, Job, Queue
 from chancy.migrate import Migrator
 from psycopg import sql
@@ -491,19 +491,6 @@ def test_a_pause_is_still_on_at_its_resume_time(ch: psycopg.Connection[Any]) -> 
     assert q.ready == 0
 
 
-def rows_read(conn: psycopg.Connection[Any]) -> int:
-    """Rows this session has read from chancy_jobs and its indexes, by PostgreSQL's counters;
-    they include earlier transactions' not yet reported, so take a difference within one."""
-    row = conn.execute(
-        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
-               SELECT 'chancy_jobs'::regclass::oid AS oid
-               UNION ALL SELECT indexrelid FROM pg_index
-                         WHERE indrelid = 'chancy_jobs'::regclass) t"""
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_the_count_reads_about_cap_rows_however_many_are_due(ch: psycopg.Connection[Any]) -> None:
     # The cap bounds the read's cost, not only the number reported: 1000 due jobs in 20
     # (state, attempts) pairs, and a cap of 10, must mean about 10 jobs read, not 10 a pair.
@@ -514,10 +501,10 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(ch: psycopg.Connect
     with ch.transaction():
         # a table this small is cheaper to read whole; measured is the plan a big one gets
         ch.execute("SET LOCAL enable_seqscan = off")
-        before = rows_read(ch)
+        before = rows_read(ch, "chancy_jobs")
         q = read(ch, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
-        assert rows_read(ch) - before < 150
+        assert rows_read(ch, "chancy_jobs") - before < 150
 
 
 def test_the_walk_enters_a_later_scheduled_at_at_its_highest_priority(

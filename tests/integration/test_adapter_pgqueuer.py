@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
+from adapter_support import database_now, rows_read
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder
 from pgqueuer.domain.settings import DBSettings
 from procrastinate.schema import SchemaManager
@@ -465,19 +465,6 @@ def test_a_layout_without_the_failed_status_is_unsupported_next_to_other_enums(
     assert detect(pg_conn, Options()) == "table public.pgqueuer (pre-1.0 layout, unsupported)"
 
 
-def rows_read(conn: psycopg.Connection[Any]) -> int:
-    """Rows this session has read from pgqueuer and its indexes, by PostgreSQL's counters;
-    they include earlier transactions' not yet reported, so take a difference within one."""
-    row = conn.execute(
-        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
-               SELECT 'pgqueuer'::regclass::oid AS oid
-               UNION ALL SELECT indexrelid FROM pg_index
-                         WHERE indrelid = 'pgqueuer'::regclass) t"""
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_the_count_reads_about_cap_rows_however_many_are_due(pq: psycopg.Connection[Any]) -> None:
     # The cap bounds the read's cost, not only the number reported: 1000 due jobs and a cap of
     # 10 must not mean a pass over all of them.
@@ -486,10 +473,10 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(pq: psycopg.Connect
     with pq.transaction():
         # a table this small is cheaper to read whole; measured is the plan a big one gets
         pq.execute("SET LOCAL enable_seqscan = off")
-        before = rows_read(pq)
+        before = rows_read(pq, "pgqueuer")
         q = read(pq, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
-        assert rows_read(pq) - before < 100
+        assert rows_read(pq, "pgqueuer") - before < 100
 
 
 def test_detect_takes_a_table_of_exactly_the_columns_the_reads_use(

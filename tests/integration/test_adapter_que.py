@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
+from adapter_support import database_now, rows_read
 
 from dynomatic_daemon.adapters.que import REQUIRED_COLUMNS, Options, Reader, detect
 from dynomatic_daemon.models import QueueSelector, QueueStats
@@ -407,18 +407,6 @@ def test_a_not_null_column_that_kept_its_default_is_still_schema_5(
     assert read(pg_conn)["default"].ready == 2
 
 
-def rows_read(conn: psycopg.Connection[Any]) -> int:
-    """Rows this session has read from que_jobs and its indexes, by PostgreSQL's counters;
-    they include earlier transactions' not yet reported, so take a difference within one."""
-    row = conn.execute(
-        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
-               SELECT 'que_jobs'::regclass::oid AS oid
-               UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = 'que_jobs'::regclass) t"""
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_the_count_reads_about_cap_rows_however_many_are_due(que2: Que) -> None:
     # The cap bounds the read's cost, not only the number reported: 1000 due jobs over 20
     # priorities, and a cap of 10, must mean about 10 jobs read, not 10 of each priority.
@@ -428,10 +416,10 @@ def test_the_count_reads_about_cap_rows_however_many_are_due(que2: Que) -> None:
     with que2.conn.transaction():
         # a table this small is cheaper to read whole; measured is the plan a big one gets
         que2.conn.execute("SET LOCAL enable_seqscan = off")
-        before = rows_read(que2.conn)
+        before = rows_read(que2.conn, "que_jobs")
         q = read(que2.conn, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
-        assert rows_read(que2.conn) - before < 150
+        assert rows_read(que2.conn, "que_jobs") - before < 150
 
 
 @pytest.mark.parametrize(("fixture", "schema"), [("que_1_0", 4), ("que_1_3", 5)])

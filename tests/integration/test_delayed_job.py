@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now
+from adapter_support import database_now, rows_read
 from psycopg import sql
 
 from dynomatic_daemon.adapters.delayed_job import Options, Reader, detect
@@ -312,19 +312,6 @@ def test_only_an_index_leading_with_queue_then_locked_at_switches_to_probes(
     assert _probes_ran(pg_conn) is probes
 
 
-def rows_read(conn: psycopg.Connection[Any]) -> int:
-    """Rows this session has read from delayed_jobs and its indexes, by PostgreSQL's counters;
-    they include earlier transactions' not yet reported, so take a difference within one."""
-    row = conn.execute(
-        """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
-               SELECT 'delayed_jobs'::regclass::oid AS oid
-               UNION ALL SELECT indexrelid FROM pg_index
-                         WHERE indrelid = 'delayed_jobs'::regclass) t"""
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @pytest.mark.parametrize(("locked_ago", "bound"), [(None, 100), (5 * 3600, 600)])
 def test_with_the_recommended_index_the_counts_read_about_cap_rows(
     pg_conn: psycopg.Connection[Any], locked_ago: float | None, bound: int
@@ -339,7 +326,7 @@ def test_with_the_recommended_index_the_counts_read_about_cap_rows(
     pg_conn.execute("VACUUM ANALYZE delayed_jobs")  # no dead index entries to step over
     with pg_conn.transaction():
         pg_conn.execute("SET LOCAL enable_seqscan = off")
-        before = rows_read(pg_conn)
+        before = rows_read(pg_conn, "delayed_jobs")
         q = read(pg_conn, cap=10)["default"]
         assert (q.ready, q.ready_capped) == (10, True)
-        assert rows_read(pg_conn) - before < bound
+        assert rows_read(pg_conn, "delayed_jobs") - before < bound
