@@ -34,9 +34,10 @@ index range ending at now, so the bounded count walks at most ``cap`` index entr
 oldest is one ``ORDER BY scheduled_at LIMIT 1`` probe (plus one heap fetch for ``inserted_at``).
 The running count is an index range on (state, queue); queue discovery is a skip scan over the
 (state, queue) prefix, one walk per live state. ``completed`` rows are never touched.
-At most 50 lanes per queue are probed (Oban's changesets keep priority in 0..9, so it makes at
-most 30); the bound keeps the planner's estimate under ``jit_above_cost``, since JIT compilation
-would cost ~20 ms against ~1 ms for the query (100 k rows).
+Every lane is probed: Oban's changesets kept priority in 0..9 (at most 30 lanes per queue) until
+v12 opened it upward. The recursive walk's row estimate can put the plan over
+``jit_above_cost``, where JIT compilation would cost ~20 ms against ~1 ms for the query (100 k
+rows); the daemon's sessions run with ``jit = off`` (``db.connection_kwargs``).
 """
 
 from __future__ import annotations
@@ -79,10 +80,8 @@ LEFT JOIN LATERAL (
   FROM names n
   CROSS JOIN LATERAL (
     -- this queue's (state, priority) lanes among ready states: a skip scan over priority,
-    -- which is open-ended since v12. Per queue and LIMITed (Oban's changesets keep priority in
-    -- 0..9: at most 30 lanes) so that the planner's estimate stays small: over jit_above_cost,
-    -- JIT compilation would cost 20 ms, twenty times the query itself.
-    WITH RECURSIVE found_lanes(state, priority) AS (
+    -- which is open-ended since v12, so every lane is walked (a cut hid the ready work past it)
+    WITH RECURSIVE lanes(state, priority) AS (
         SELECT s.state, first.priority
         FROM unnest('{{available,scheduled,retryable}}'::{state}[]) AS s(state)
         CROSS JOIN LATERAL (
@@ -90,12 +89,11 @@ LEFT JOIN LATERAL (
             WHERE j.state = s.state AND j.queue = n.name ORDER BY j.priority LIMIT 1) first
         UNION ALL
         SELECT l.state, nxt.priority
-        FROM found_lanes l CROSS JOIN LATERAL (
+        FROM lanes l CROSS JOIN LATERAL (
             SELECT j.priority FROM {job} j
             WHERE j.state = l.state AND j.queue = n.name AND j.priority > l.priority
             ORDER BY j.priority LIMIT 1) nxt
-    ),
-    lanes AS (SELECT state, priority FROM found_lanes LIMIT 50)
+    )
     SELECT
       (SELECT count(*) FROM (
         SELECT 1 FROM lanes l CROSS JOIN LATERAL (

@@ -202,6 +202,19 @@ def test_oldest_is_found_across_any_priorities_and_states(oban: psycopg.Connecti
     assert q.oldest_ready_age_seconds is not None and 1199 <= q.oldest_ready_age_seconds < 1210
 
 
+def test_every_priority_lane_counts_however_many_a_queue_uses(
+    oban: psycopg.Connection[Any],
+) -> None:
+    # Oban v12 opened priority past 9: 60 priorities make 60 lanes, and the oldest job is in
+    # the last (a bound of 50 lanes once hid the ready work of lanes 51 to 60)
+    for priority in range(60):
+        add(oban, priority=priority, scheduled_in=-60)
+    add(oban, priority=59, scheduled_in=-900)
+    q = read(oban)["default"]
+    assert q.ready == 61
+    assert q.oldest_ready_age_seconds is not None and 899 <= q.oldest_ready_age_seconds < 910
+
+
 def test_jobs_due_at_this_very_instant_are_ready(oban: psycopg.Connection[Any]) -> None:
     with oban.transaction():  # now() does not move: scheduled_at equals the clock exactly
         add(oban, state="scheduled", scheduled_in=0)
