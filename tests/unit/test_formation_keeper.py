@@ -254,12 +254,15 @@ def test_a_retry_after_sets_the_pause_when_it_is_longer(clock: SteppableClock) -
     fake = FakeHeroku()
     k = keeper(fake, clock)
     fake.fail.append((429, {"id": "rate_limit", "message": "slow"}, {"Retry-After": "600"}))
+    assert not k.calls_paused
     with pytest.raises(HerokuRateLimitedError):
         k.formation()
     clock.advance(599)
+    assert k.calls_paused  # optional calls (the release check) wait as long
     with pytest.raises(HerokuHeldBackError, match="paused for 1s after 429 rate_limit"):
         k.formation()
     clock.advance(1)
+    assert not k.calls_paused
     assert k.formation()[0].quantity("worker") == 1
 
 
