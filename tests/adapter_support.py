@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from dynomatic_daemon.models import QueueSelector
+
+T = TypeVar("T")
 
 
 def database_now(holder: Any) -> datetime:
@@ -43,9 +46,20 @@ def limits_stopped_at(
     return sum(bool(stopped.search(step)) for step in plan)
 
 
-def rows_read(conn: psycopg.Connection[Any], table: str) -> int:
-    """Rows this session has read from ``table`` and its indexes, by PostgreSQL's counters;
-    they include earlier transactions' not yet reported, so take a difference within one."""
+def rows_taken(conn: psycopg.Connection[Any], table: str, read: Callable[[], T]) -> tuple[int, T]:
+    """How many rows of ``table`` and its indexes ``read()`` takes, with the plan a big table
+    gets (a test table this small is cheaper to read whole), and what it returned."""
+    conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.SQL(table)))  # no dead index entries
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")
+        before = _rows_read(conn, table)
+        result = read()
+        return _rows_read(conn, table) - before, result
+
+
+def _rows_read(conn: psycopg.Connection[Any], table: str) -> int:
+    # PostgreSQL's counters for this transaction: they include earlier transactions' not yet
+    # reported, so only a difference within one transaction means anything
     row = conn.execute(
         """SELECT sum(pg_stat_get_xact_tuples_returned(oid))::int FROM (
                SELECT %(t)s::regclass::oid AS oid

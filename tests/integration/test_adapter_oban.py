@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from adapter_support import database_now, rows_read
+from adapter_support import database_now, rows_taken
 from psycopg import sql
 
 from dynomatic_daemon.adapters.oban import Options, Reader, detect
@@ -247,25 +247,14 @@ def test_the_age_is_that_of_the_head_of_each_lane_in_fetch_order(
     assert q.oldest_ready_age_seconds is not None and 99 <= q.oldest_ready_age_seconds < 110
 
 
-def rows_read_by(conn: psycopg.Connection[Any], selectors: list[QueueSelector]) -> int:
-    """Rows of oban_jobs and its indexes one read takes, with a big table's plan."""
-    conn.execute("VACUUM ANALYZE oban_jobs")  # no dead index entries to step over
-    reader = Reader(Options())
-    with conn.transaction():
-        # a table this small is cheaper to read whole; measured is the plan a big one gets
-        conn.execute("SET LOCAL enable_seqscan = off")
-        before = rows_read(conn, "oban_jobs")
-        reader.read(conn, selectors, 10)
-        return rows_read(conn, "oban_jobs") - before
-
-
 def test_discovery_reads_a_row_per_queue_however_many_jobs_there_are(
     oban: psycopg.Connection[Any],
 ) -> None:
     # 1000 future jobs in two queues: each walk step takes one row, not every job's queue
     for queue in ("alpha", "beta"):
         add(oban, queue=queue, state="scheduled", scheduled_in=3600, count=500)
-    assert rows_read_by(oban, EVERY) < 50
+    rows, _ = rows_taken(oban, "oban_jobs", lambda: Reader(Options()).read(oban, EVERY, 10))
+    assert rows < 50
 
 
 def test_a_named_queue_costs_rows_of_its_own_whatever_the_other_queues_hold(
@@ -274,7 +263,10 @@ def test_a_named_queue_costs_rows_of_its_own_whatever_the_other_queues_hold(
     # each lane walk starts inside this queue, not among every job of the state
     add(oban, queue="other", count=1000)
     add(oban, queue="default", count=3)
-    assert rows_read_by(oban, [QueueSelector(("default",))]) < 50
+    named = [QueueSelector(("default",))]
+    rows, found = rows_taken(oban, "oban_jobs", lambda: read(oban, named, cap=10))
+    assert rows < 50
+    assert found["default"].ready == 3
 
 
 def test_the_count_stops_at_the_cap(oban: psycopg.Connection[Any]) -> None:
