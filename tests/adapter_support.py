@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dynomatic_daemon.models import QueueSelector
+from dynomatic_daemon.models import QueueSelector, QueueStats
 
 T = TypeVar("T")
 
@@ -68,3 +68,22 @@ def _rows_read(conn: psycopg.Connection[Any], table: str) -> int:
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def check_three_queues_read_apart(
+    conn: psycopg.Connection[Any], adapter: ModuleType, a: int
+) -> None:
+    """The end of each "every queue reads only its own rows" test, whose jobs make: queue "a"
+    ``a`` ready and one running, its oldest eligible 400 s ago; "b" one ready (50 s) and one
+    running; "c" one running and nothing ready. Each is reported once, and a read naming "b"
+    and "c" gives what the wildcard read gave them."""
+    reader = adapter.Reader(adapter.Options())
+    queues = reader.read(conn, [QueueSelector(None)], 100).queues
+    assert [q.queue for q in queues] == ["a", "b", "c"]  # each once
+    qa, qb, qc = queues
+    assert (qa.ready, qa.running) == (a, 1) and 399 <= (qa.oldest_ready_age_seconds or 0) < 410
+    assert (qb.ready, qb.running) == (1, 1) and 49 <= (qb.oldest_ready_age_seconds or 0) < 60
+    assert qc == QueueStats("c", 0, False, None, None, 1)
+    named = reader.read(conn, [QueueSelector(("b", "c"))], 100).queues
+    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named]
+    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (qb, qc)]

@@ -11,7 +11,7 @@ from typing import Any
 import django_support
 import psycopg
 import pytest
-from adapter_support import database_now, limits_stopped_at
+from adapter_support import check_three_queues_read_apart, database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import django_tasks
 from dynomatic_daemon.adapters.django_tasks import Options, Reader, detect, recommended_indexes
@@ -245,15 +245,7 @@ def test_each_queue_reads_only_its_own_tasks_and_the_oldest_by_its_eligible_time
     add(tasks, queue="c", status="RUNNING", run_in=-20000, enqueued_ago=20000)
     add(tasks, queue="c", status="FAILED", enqueued_ago=20000)
     add(tasks, queue="c", run_in=900, enqueued_ago=20000)
-    reading = Reader(Options()).read(tasks, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (5, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options()).read(tasks, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+    check_three_queues_read_apart(tasks, django_tasks, a=5)
 
 
 def test_a_task_due_exactly_now_is_ready(tasks: Any) -> None:

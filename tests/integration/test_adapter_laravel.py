@@ -9,7 +9,7 @@ from typing import Any
 import php_support
 import psycopg
 import pytest
-from adapter_support import database_now, limits_stopped_at
+from adapter_support import check_three_queues_read_apart, database_now, limits_stopped_at
 
 from dynomatic_daemon.adapters import laravel as adapter
 from dynomatic_daemon.adapters.laravel import Options, Reader, detect, recommended_indexes
@@ -229,15 +229,7 @@ def test_each_queue_reads_only_its_own_rows_of_every_kind(jobs: psycopg.Connecti
     # "c": nothing ready, though its jobs are older than any other queue's
     add(jobs, queue="c", run_in=-20000, reserved_ago=10)
     add(jobs, queue="c", run_in=900)
-    reading = Reader(Options()).read(jobs, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options()).read(jobs, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+    check_three_queues_read_apart(jobs, adapter, a=4)
 
 
 def test_a_job_due_exactly_now_or_reserved_exactly_retry_after_ago_is_ready(

@@ -10,7 +10,7 @@ from typing import Any
 import php_support
 import psycopg
 import pytest
-from adapter_support import database_now, limits_stopped_at
+from adapter_support import check_three_queues_read_apart, database_now, limits_stopped_at
 from pydantic import ValidationError
 
 from dynomatic_daemon.adapters import symfony_messenger
@@ -253,15 +253,7 @@ def test_each_queue_reads_only_its_own_rows_of_every_kind(messages: Any) -> None
     # "c": nothing ready, though its messages are older than any other queue's
     add(messages, queue="c", run_in=-20000, delivered_ago=10)
     add(messages, queue="c", run_in=900)
-    reading = Reader(Options()).read(messages, EVERY, 100)
-    assert [q.queue for q in reading.queues] == ["a", "b", "c"]  # each once
-    a, b, c = reading.queues
-    assert (a.ready, a.running) == (4, 1) and 399 <= age(a) < 410
-    assert (b.ready, b.running) == (1, 1) and 49 <= age(b) < 60
-    assert c == QueueStats("c", 0, False, None, None, 1)
-    named = Reader(Options()).read(messages, [QueueSelector(("b", "c"))], 100)
-    seen = [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in named.queues]
-    assert seen == [(q.queue, q.ready, q.running, q.oldest_eligible_at) for q in (b, c)]
+    check_three_queues_read_apart(messages, symfony_messenger, a=4)
 
 
 # --- with Symfony's own Doctrine transport -----------------------------------------------------
